@@ -1,0 +1,31 @@
+# `make demo` and `make test` each set everything up from nothing (the virtual environment in .venv).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install evaluate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip check
+	$(BIN)/python -c "import tensorflow, tensorflow_compression, tensorflow_datasets, tensorflow_model_optimization, PIL, matplotlib"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tfcomp demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+evaluate: $(STAMP)
+	$(BIN)/tfcomp evaluate --out results/evaluate
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache demo_out

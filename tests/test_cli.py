@@ -1,0 +1,144 @@
+"""The CLI verbs end to end, each in its own process, with a tiny model in a private zoo."""
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import TINY, run_tfcomp, smooth_image
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(80, 120, seed=3)).save(path)
+    return path
+
+
+def assert_clean_failure(result, *paths):
+    """Exit code 2, exactly one line on stderr, no traceback, and none of the outputs written."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tfcomp: error:"), result.stderr
+    for path in paths:
+        assert not os.path.exists(path)
+    leftovers = [p for p in os.listdir(os.path.dirname(paths[0]) if paths else ".") if p.endswith(".part")]
+    assert not leftovers
+
+
+def test_round_trip_in_separate_processes_is_pixel_identical(zoo_env, photo, tmp_path):
+    from tfcomp.codecs import learned
+
+    run_tfcomp("compress", str(photo), env=zoo_env, check=True)
+    run_tfcomp("decompress", str(tmp_path / "photo.tfc"), env=zoo_env, check=True)
+    decoded = np.asarray(Image.open(tmp_path / "photo.tfc.png"))
+    codec = learned.load(TINY)
+    data = (tmp_path / "photo.tfc").read_bytes()
+    original = np.asarray(Image.open(photo))
+    # The file another process wrote is what this process writes, and decodes to the same pixels.
+    assert codec.encode(original) == data
+    np.testing.assert_array_equal(decoded, codec.decode(data))
+    assert decoded.shape == original.shape
+
+
+def test_architecture_name_selects_its_default_model(zoo_env, photo, tmp_path):
+    result = run_tfcomp("compress", "-m", "bls2017", str(photo), str(tmp_path / "a.tfc"), env=zoo_env, check=True)
+    assert TINY in result.stdout and "bpp" in result.stdout
+
+
+def test_grayscale_and_rgba_inputs(zoo_env, tmp_path):
+    gray = tmp_path / "gray.png"
+    Image.fromarray(smooth_image(40, 56)[..., 0]).save(gray)
+    result = run_tfcomp("compress", str(gray), env=zoo_env, check=True)
+    assert "grayscale" in result.stderr
+    run_tfcomp("decompress", str(tmp_path / "gray.tfc"), env=zoo_env, check=True)
+    assert Image.open(tmp_path / "gray.tfc.png").mode == "L"
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(smooth_image(40, 56)).convert("RGBA").save(rgba)
+    result = run_tfcomp("compress", str(rgba), env=zoo_env, check=True)
+    assert "alpha channel dropped" in result.stderr
+
+
+def test_refuses_to_overwrite_without_force(zoo_env, photo, tmp_path):
+    target = tmp_path / "exists.tfc"
+    target.write_bytes(b"keep me")
+    result = run_tfcomp("compress", str(photo), str(target), env=zoo_env)
+    assert result.returncode == 2 and target.read_bytes() == b"keep me"
+    run_tfcomp("compress", "--force", str(photo), str(target), env=zoo_env, check=True)
+    assert target.read_bytes()[:4] == b"TFCP"
+
+
+@pytest.fixture()
+def good_file(zoo_env, photo, tmp_path):
+    run_tfcomp("compress", str(photo), str(tmp_path / "good.tfc"), env=zoo_env, check=True)
+    return (tmp_path / "good.tfc").read_bytes()
+
+
+def reseal(data: bytes) -> bytes:
+    return data[:-4] + struct.pack(">I", zlib.crc32(data[:-4]))
+
+
+@pytest.mark.parametrize("case", ["not_tfcomp", "truncated", "bit_flip", "wrong_model_tables",
+                                  "unknown_model", "absurd_size", "empty", "missing"])
+def test_bad_files_fail_cleanly(case, good_file, zoo_env, tmp_path):
+    bad = tmp_path / "bad.tfc"
+    data = bytearray(good_file)
+    name_end = 6 + data[5]
+    if case == "not_tfcomp":
+        data = bytearray(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    elif case == "truncated":
+        data = data[: len(data) // 2]
+    elif case == "bit_flip":
+        data[-10] ^= 0x01
+    elif case == "wrong_model_tables":
+        data[name_end] ^= 0xFF  # entropy-table hash of another model version
+        data = bytearray(reseal(bytes(data)))
+    elif case == "unknown_model":
+        data[6:name_end] = b"x" * (name_end - 6)
+        data = bytearray(reseal(bytes(data)))
+    elif case == "absurd_size":
+        data[name_end + 16:name_end + 20] = struct.pack(">I", 999999)
+        data = bytearray(reseal(bytes(data)))
+    elif case == "empty":
+        data = bytearray()
+    if case != "missing":
+        bad.write_bytes(bytes(data))
+    out = tmp_path / "bad.png"
+    assert_clean_failure(run_tfcomp("decompress", str(bad), str(out), env=zoo_env), str(out))
+
+
+@pytest.mark.parametrize("case", ["text", "missing", "directory", "truncated_png"])
+def test_bad_images_fail_cleanly(case, zoo_env, photo, tmp_path):
+    source = tmp_path / f"input_{case}.png"
+    if case == "text":
+        source.write_text("hello, not an image")
+    elif case == "directory":
+        source.mkdir()
+    elif case == "truncated_png":
+        source.write_bytes(photo.read_bytes()[:200])
+    out = tmp_path / "out.tfc"
+    assert_clean_failure(run_tfcomp("compress", str(source), str(out), env=zoo_env), str(out))
+
+
+def test_bad_output_suffix_and_unknown_model(zoo_env, good_file, photo, tmp_path):
+    (tmp_path / "g.tfc").write_bytes(good_file)
+    assert_clean_failure(run_tfcomp("decompress", str(tmp_path / "g.tfc"), str(tmp_path / "g.jpg"), env=zoo_env),
+                         str(tmp_path / "g.jpg"))
+    assert_clean_failure(run_tfcomp("compress", "-m", "nope", str(photo), str(tmp_path / "n.tfc"), env=zoo_env),
+                         str(tmp_path / "n.tfc"))
+
+
+def test_zoo_lists_models(zoo_env):
+    listed = json.loads(run_tfcomp("zoo", "--json", env=zoo_env, check=True).stdout)
+    assert [m["name"] for m in listed] == [TINY] and listed[0]["default"]
+    assert TINY in run_tfcomp("zoo", env=zoo_env, check=True).stdout
+
+
+def test_help_and_usage_errors():
+    result = run_tfcomp("--help")
+    assert result.returncode == 0 and "compress" in result.stdout and "evaluate" in result.stdout
+    assert run_tfcomp("compress").returncode == 2
+    assert run_tfcomp("frobnicate").returncode == 2

@@ -1,0 +1,1 @@
+"""The `tfcomp` command line: one thin module per verb."""

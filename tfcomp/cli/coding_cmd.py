@@ -1,0 +1,65 @@
+"""`tfcomp compress` and `tfcomp decompress`: image <-> .tfc file with a shipped model."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tfcomp.data import images
+from tfcomp.evaluation.metrics import bits_per_pixel
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Registers both verbs."""
+    p = sub.add_parser("compress", help="compress an image into a .tfc file",
+                       description="Compress an image (PNG, JPEG, ...) into a .tfc file with a shipped model.")
+    p.add_argument("-m", "--model", help="shipped model name, or architecture name for its default "
+                                         "(default: the zoo's default model; see `tfcomp zoo`)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument("input", help="image file")
+    p.add_argument("output", nargs="?", help="output file (default: INPUT with the suffix .tfc)")
+    p.set_defaults(run=compress)
+
+    p = sub.add_parser("decompress", help="decompress a .tfc file into a PNG",
+                       description="Decompress a .tfc file; the model is read from the file.")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument("input", help=".tfc file")
+    p.add_argument("output", nargs="?", help="lossless image to write: .png, .ppm, .bmp, .tif "
+                                             "(default: INPUT.png)")
+    p.set_defaults(run=decompress)
+
+
+def note(message: str) -> None:
+    """Prints a non-fatal remark to stderr."""
+    print(f"tfcomp: note: {message}", file=sys.stderr)
+
+
+def compress(args: argparse.Namespace) -> int:
+    """Reads, converts (with notes), compresses, writes atomically."""
+    from tfcomp.codecs import learned
+
+    output = args.output or os.path.splitext(args.input)[0] + ".tfc"
+    images.check_writable(output, args.force)
+    codec = learned.load(args.model)
+    image, grayscale, notes = images.read_image(args.input)
+    for message in notes:
+        note(message)
+    data = codec.encode(image, grayscale=grayscale)
+    images.atomic_write(output, data, overwrite=args.force)
+    height, width = image.shape[:2]
+    print(f"{args.input} -> {output}: {len(data)} bytes, "
+          f"{bits_per_pixel(len(data), height, width):.4f} bpp, model {codec.name}")
+    return 0
+
+
+def decompress(args: argparse.Namespace) -> int:
+    """Validates the file, decodes with the model it names, writes the image atomically."""
+    from tfcomp.codecs import learned
+
+    output = args.output or args.input + ".png"
+    fmt = images.output_format(output)
+    images.check_writable(output, args.force)
+    image, c = learned.decode_file(images.read_bytes(args.input))
+    images.atomic_write(output, images.image_bytes(image, fmt, grayscale=c.channels == 1), overwrite=args.force)
+    print(f"{args.input} -> {output}: {c.width}x{c.height}, model {c.model}")
+    return 0

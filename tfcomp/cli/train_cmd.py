@@ -1,0 +1,50 @@
+"""`tfcomp train`: train a registered model on an image folder/glob or a TFDS dataset."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Registers the verb and its options."""
+    p = sub.add_parser("train", help="train a model (resumable; TensorBoard logs in the work dir)",
+                       description="Train a registered model. Killed runs resume from WORKDIR/backup.")
+    p.add_argument("--architecture", "-a", default="bls2017", help="registered architecture (default: %(default)s)")
+    p.add_argument("--lambda", dest="lmbda", type=float, default=0.01, help="rate-distortion trade-off")
+    p.add_argument("--num-filters", "-N", type=int, default=128, help="filters per layer")
+    p.add_argument("--decoder", default="baseline", help="decoder variant (bls2017: baseline, 2L, K3x3, 2L-K3x3, 2L-K9x9)")
+    p.add_argument("--distortion", choices=("mse", "ms-ssim"), default="mse")
+    p.add_argument("--train-data", required=True, help="image folder, glob, or tfds:NAME[:SPLIT]")
+    p.add_argument("--val-data", help="validation images (same forms)")
+    p.add_argument("--no-downsample", dest="downsample", action="store_false",
+                   help="do not halve images before cropping (keep for non-JPEG sources)")
+    p.add_argument("--patch", type=int, default=128, help="crop size")
+    p.add_argument("--batch", type=int, default=8, help="global batch size")
+    p.add_argument("--steps", type=int, default=10000, help="total optimizer steps")
+    p.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--lr", type=float, default=5e-4, help="initial learning rate (cosine decay)")
+    p.add_argument("--final-lr", type=float, default=5e-5, help="learning rate at the last step")
+    p.add_argument("--init-from", help="weights checkpoint to warm-start from (e.g. WORKDIR/weights/latest)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
+                   help="tf.distribute strategy; multi-worker reads TF_CONFIG")
+    p.add_argument("--logical-cpus", type=int, default=0, help="split the CPU into this many logical devices")
+    p.add_argument("--workdir", required=True, help="checkpoints, backups and TensorBoard logs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("output", help="SavedModel directory to write (metadata.json goes inside)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Trains and prints the saved model's metadata."""
+    from tfcomp.training.train import TrainConfig, train
+
+    model_args = dict(lmbda=args.lmbda, num_filters=args.num_filters, decoder=args.decoder,
+                      distortion=args.distortion)
+    config = TrainConfig(
+        architecture=args.architecture, model_args=model_args, train_data=args.train_data,
+        val_data=args.val_data, output=args.output, workdir=args.workdir, patch=args.patch,
+        batch=args.batch, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
+        learning_rate=args.lr, final_learning_rate=args.final_lr, downsample=args.downsample,
+        strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed)
+    print(json.dumps(train(config), indent=2))
+    return 0

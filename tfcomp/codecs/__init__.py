@@ -1,0 +1,1 @@
+"""Codecs behind one interface: learned models in the .tfc container and classic Pillow codecs."""

@@ -1,0 +1,97 @@
+"""The .tfc container: header, entropy-coded strings and a checksum (specified in docs/FORMAT.md).
+
+Every field is validated against the file size before anything is allocated, so a corrupt or hostile
+file fails with a one-line TfcompError instead of a traceback or a huge allocation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import struct
+import zlib
+
+from tfcomp.errors import TfcompError
+
+MAGIC = b"TFCP"
+VERSION = 1
+HASH_BYTES = 16
+MAX_SIDE = 1 << 15
+MAX_PIXELS = 1 << 28
+MAX_PARTS = 8
+_FIXED = struct.Struct(">4sBB")          # magic, version, model-name length
+_IMAGE = struct.Struct(">IIBBB")         # height, width, channels, variant, number of parts
+_PART = struct.Struct(">HHI")            # latent height, latent width, string length
+_CRC = struct.Struct(">I")
+
+
+@dataclasses.dataclass(frozen=True)
+class Container:
+    """The decoded contents of one .tfc file."""
+
+    model: str
+    table_hash: bytes
+    height: int
+    width: int
+    channels: int
+    variant: int
+    latent_shapes: tuple[tuple[int, int], ...]
+    strings: tuple[bytes, ...]
+
+
+def pack(c: Container) -> bytes:
+    """Serializes a container; the inverse of unpack()."""
+    name = c.model.encode("ascii")
+    if not 0 < len(name) < 256:
+        raise ValueError("model name must be 1..255 ASCII bytes")
+    if len(c.table_hash) != HASH_BYTES or len(c.strings) != len(c.latent_shapes):
+        raise ValueError("bad table hash or parts")
+    body = [_FIXED.pack(MAGIC, VERSION, len(name)), name, c.table_hash,
+            _IMAGE.pack(c.height, c.width, c.channels, c.variant, len(c.strings))]
+    body += [_PART.pack(h, w, len(s)) for (h, w), s in zip(c.latent_shapes, c.strings)]
+    body += list(c.strings)
+    data = b"".join(body)
+    return data + _CRC.pack(zlib.crc32(data))
+
+
+def _need(data: bytes, end: int, what: str) -> None:
+    if len(data) < end:
+        raise TfcompError(f"truncated tfcomp file (ends inside the {what})")
+
+
+def unpack(data: bytes) -> Container:
+    """Parses and validates a container; raises TfcompError naming the first problem found."""
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise TfcompError("not a tfcomp file (bad magic bytes)")
+    _need(data, _FIXED.size, "header")
+    _, version, name_length = _FIXED.unpack_from(data)
+    if version != VERSION:
+        raise TfcompError(f"unsupported tfcomp format version {version} (this tfcomp reads {VERSION})")
+    offset = _FIXED.size
+    _need(data, offset + name_length + HASH_BYTES + _IMAGE.size, "header")
+    try:
+        model = data[offset:offset + name_length].decode("ascii")
+    except UnicodeDecodeError:
+        raise TfcompError("corrupt tfcomp file (model name is not ASCII)") from None
+    offset += name_length
+    table_hash = data[offset:offset + HASH_BYTES]
+    offset += HASH_BYTES
+    height, width, channels, variant, parts = _IMAGE.unpack_from(data, offset)
+    offset += _IMAGE.size
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE and height * width <= MAX_PIXELS):
+        raise TfcompError(f"corrupt tfcomp file (absurd image size {height}x{width})")
+    if channels not in (1, 3) or not 0 < parts <= MAX_PARTS:
+        raise TfcompError("corrupt tfcomp file (bad channel or part count)")
+    _need(data, offset + parts * _PART.size, "part table")
+    table = [_PART.unpack_from(data, offset + i * _PART.size) for i in range(parts)]
+    offset += parts * _PART.size
+    if offset + sum(length for _, _, length in table) + _CRC.size != len(data):
+        _need(data, offset + sum(length for _, _, length in table) + _CRC.size, "coded data")
+        raise TfcompError("corrupt tfcomp file (trailing bytes after the checksum)")
+    (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    if zlib.crc32(data[:-_CRC.size]) != crc:
+        raise TfcompError("corrupt tfcomp file (checksum mismatch)")
+    strings = []
+    for _, _, length in table:
+        strings.append(data[offset:offset + length])
+        offset += length
+    return Container(model, table_hash, height, width, channels, variant,
+                     tuple((h, w) for h, w, _ in table), tuple(strings))

@@ -1,0 +1,105 @@
+"""Reading images into uint8 RGB arrays (with notes on conversions) and writing them atomically."""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from tfcomp.errors import TfcompError
+
+# Decompression bombs: refuse anything above this many pixels before decoding it.
+MAX_PIXELS = 1 << 28
+LOSSLESS_OUTPUTS = {".png": "PNG", ".ppm": "PPM", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def to_rgb(image: Image.Image) -> tuple[np.ndarray, list[str]]:
+    """Converts any Pillow mode to uint8 RGB; returns the array and one note per lossy conversion."""
+    notes = []
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        notes.append(f"{mode} samples scaled to 8 bits")
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I") and values.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(np.round(values * 255.0 / peak), 0, 255).astype(np.uint8), "L")
+        mode = "L"
+    if mode in ("L", "1"):
+        notes.append("grayscale input coded as RGB (output restored to grayscale)")
+    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        notes.append("alpha channel dropped: tfcomp codes colour only")
+    elif mode == "CMYK":
+        notes.append("CMYK converted to RGB")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8), notes
+
+
+def read_image(path: str) -> tuple[np.ndarray, bool, list[str]]:
+    """Image file -> (uint8 RGB array, was-grayscale flag, conversion notes); TfcompError if unusable."""
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise TfcompError(f"{path}: {image.width}x{image.height} is too large (limit {MAX_PIXELS} pixels)")
+            image.load()
+            grayscale = image.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F")
+            array, notes = to_rgb(image)
+    except FileNotFoundError:
+        raise TfcompError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise TfcompError(f"{path}: is a directory") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise TfcompError(f"{path}: not a readable image ({type(error).__name__})") from None
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise TfcompError(f"{path}: empty image")
+    return array, grayscale, notes
+
+
+def image_bytes(array: np.ndarray, fmt: str = "PNG", grayscale: bool = False) -> bytes:
+    """Encodes a uint8 RGB array losslessly in memory."""
+    image = Image.fromarray(array, "RGB")
+    if grayscale:
+        image = image.convert("L")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def output_format(path: str) -> str:
+    """The lossless Pillow format implied by an output file name."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in LOSSLESS_OUTPUTS:
+        raise TfcompError(f"{path}: output must end in one of {', '.join(sorted(LOSSLESS_OUTPUTS))}")
+    return LOSSLESS_OUTPUTS[suffix]
+
+
+def check_writable(path: str, overwrite: bool = False) -> None:
+    """Fails early when an output exists (and may not be replaced) or its folder is missing."""
+    if os.path.exists(path) and not overwrite:
+        raise TfcompError(f"{path}: already exists (use --force to overwrite)")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise TfcompError(f"{path}: directory does not exist")
+
+
+def atomic_write(path: str, data: bytes, overwrite: bool = False) -> None:
+    """Writes bytes to a temporary file beside `path`, then renames it: no partial outputs."""
+    check_writable(path, overwrite)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tfcomp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_bytes(path: str) -> bytes:
+    """A whole file's bytes; TfcompError when missing or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise TfcompError(f"{path}: no such file") from None
+    except OSError as error:
+        raise TfcompError(f"{path}: cannot read ({error.strerror})") from None

@@ -1,0 +1,20 @@
+"""Where the Kodak test images are, and a TFDS builder for them."""
+from __future__ import annotations
+
+import os
+
+from tfcomp.data.pipeline import list_images
+
+KODAK_ENV = "TFCOMP_KODAK"
+KODAK_URL = "http://r0k.us/graphics/kodak/kodak/kodim{:02d}.png"
+
+
+def kodak_dir() -> str:
+    """$TFCOMP_KODAK, else ../shared/datasets/kodak beside the repository."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.environ.get(KODAK_ENV, os.path.join(repo, "..", "shared", "datasets", "kodak"))
+
+
+def kodak_images(limit: int | None = None) -> list[str]:
+    """Sorted paths of the Kodak PNGs (the first `limit` of them)."""
+    return list_images(kodak_dir())[:limit]

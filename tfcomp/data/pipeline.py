@@ -1,0 +1,74 @@
+"""tf.data training input from an image folder/glob or a TFDS dataset: random crops and flips."""
+from __future__ import annotations
+
+import glob
+import os
+
+import tensorflow as tf
+
+from tfcomp.errors import TfcompError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp")
+
+
+def list_images(pattern: str) -> list[str]:
+    """Image files in a folder, or matching a glob; sorted, never empty."""
+    if os.path.isdir(pattern):
+        files = [os.path.join(pattern, f) for f in os.listdir(pattern)]
+    else:
+        files = glob.glob(pattern)
+    files = sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        raise TfcompError(f"no images found at {pattern!r}")
+    return files
+
+
+def _decode(path: tf.Tensor) -> tf.Tensor:
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.cast(image, tf.float32)
+
+
+def downsample2x(image: tf.Tensor) -> tf.Tensor:
+    """Halve both sides by area averaging: removes JPEG blocking before cropping."""
+    shape = tf.shape(image)
+    return tf.image.resize(image, shape[:2] // 2, method="area")
+
+
+def augment(image: tf.Tensor, patch: int) -> tf.Tensor:
+    """Random patch x patch crop (padded by reflection when the image is smaller) and horizontal flip."""
+    shape = tf.shape(image)
+    pad_h = tf.maximum(patch - shape[0], 0)
+    pad_w = tf.maximum(patch - shape[1], 0)
+    image = tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+    image = tf.image.random_crop(image, (patch, patch, 3))
+    return tf.image.random_flip_left_right(image)
+
+
+def image_dataset(images: tf.data.Dataset, patch: int, batch: int, downsample: bool,
+                  shuffle: bool = True) -> tf.data.Dataset:
+    """Endless batches of float32 crops in 0..255 from a dataset of whole images."""
+    if downsample:
+        images = images.map(downsample2x, num_parallel_calls=tf.data.AUTOTUNE)
+    # Decoded (and downsampled) images are small enough to cache: crops are then almost free.
+    images = images.cache()
+    if shuffle:
+        images = images.shuffle(512, reshuffle_each_iteration=True)
+    images = images.repeat().map(lambda x: augment(x, patch), num_parallel_calls=tf.data.AUTOTUNE)
+    return images.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def folder_images(pattern: str) -> tuple[tf.data.Dataset, int]:
+    """Whole images decoded from files; returns (dataset, number of files)."""
+    files = list_images(pattern)
+    dataset = tf.data.Dataset.from_tensor_slices(files).map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset, len(files)
+
+
+def tfds_images(name: str, split: str, data_dir: str | None = None) -> tf.data.Dataset:
+    """Whole images from a TFDS dataset by name (its 'image' feature), e.g. 'clic' or 'kodak'."""
+    import tensorflow_datasets as tfds
+
+    import tfcomp.data.kodak_tfds  # noqa: F401  (registers the `kodak` builder)
+
+    dataset = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=True)
+    return dataset.map(lambda item: tf.cast(item["image"], tf.float32))

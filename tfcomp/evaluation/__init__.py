@@ -1,0 +1,1 @@
+"""Metrics, BD-rate, timing, RD evaluation and plots."""

@@ -1,0 +1,26 @@
+"""Wall-clock timing with warm-up and repeats: median and spread per stage."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def time_call(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> dict:
+    """Runs fn `warmup` times untimed, then `repeats` times timed; seconds as median, min, max, IQR."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    quartiles = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    return {"median_s": statistics.median(samples), "min_s": samples[0], "max_s": samples[-1],
+            "iqr_s": quartiles[2] - quartiles[0], "repeats": repeats, "warmup": warmup}
+
+
+def time_stages(stages: dict[str, Callable[[], object]], warmup: int = 2, repeats: int = 5) -> dict:
+    """time_call for every named stage of a codec."""
+    return {name: time_call(fn, warmup, repeats) for name, fn in stages.items()}

@@ -1,0 +1,1 @@
+"""Learned codec models, one per file."""

@@ -1,0 +1,88 @@
+"""What every learned codec model shares: the rate-distortion loss, Keras train/test steps and the
+compress/decompress tf.functions built from each model's four coding stages."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import tensorflow as tf
+
+from tfcomp.evaluation.metrics import ms_ssim_tf
+
+DISTORTIONS = ("mse", "ms-ssim")
+
+
+class CodecModel(tf.keras.Model):
+    """Base of the learned codecs. Subclasses define call() and the four coding stages
+    analyze, entropy_encode, entropy_decode and synthesize (tf.functions with input signatures)."""
+
+    architecture = "abstract"
+
+    def __init__(self, lmbda: float, distortion: str = "mse", **kwargs):
+        super().__init__(**kwargs)
+        if distortion not in DISTORTIONS:
+            raise ValueError(f"unknown distortion {distortion!r}; choose from {DISTORTIONS}")
+        self.lmbda = lmbda
+        self.distortion = distortion
+        self.loss_tracker = tf.keras.metrics.Mean(name="loss")
+        self.bpp_tracker = tf.keras.metrics.Mean(name="bpp")
+        self.mse_tracker = tf.keras.metrics.Mean(name="mse")
+
+    def rate_distortion(self, x: tf.Tensor, x_hat: tf.Tensor, bits: tf.Tensor):
+        """(loss, bpp, mse) for a batch; MSE on the 0..255 scale, distortion chosen at construction."""
+        num_pixels = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), bits.dtype)
+        bpp = tf.reduce_sum(bits) / num_pixels
+        mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat))
+        if self.distortion == "mse":
+            distortion = mse
+        else:
+            distortion = 1.0 - tf.reduce_mean(ms_ssim_tf(x, tf.clip_by_value(x_hat, 0.0, 255.0)))
+        return bpp + self.lmbda * distortion, bpp, mse
+
+    @property
+    def metrics(self) -> list:
+        """Trackers Keras resets at each epoch."""
+        return [self.loss_tracker, self.bpp_tracker, self.mse_tracker]
+
+    def _track(self, loss, bpp, mse) -> dict:
+        self.loss_tracker.update_state(loss)
+        self.bpp_tracker.update_state(bpp)
+        self.mse_tracker.update_state(mse)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, x):
+        """One optimizer step on the rate-distortion loss (noise-relaxed quantization)."""
+        with tf.GradientTape() as tape:
+            loss, bpp, mse = self(x, training=True)
+            # Gradients are summed over replicas, so each replica contributes its share of the mean.
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._track(loss, bpp, mse)
+
+    def test_step(self, x):
+        """Rate-distortion metrics with hard rounding, as the codec will see them."""
+        return self._track(*self(x, training=False))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
+    def compress(self, x):
+        """Image (H, W, 3) uint8 -> (strings, latent shapes)."""
+        return self.entropy_encode(self.analyze(x))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None,), dtype=tf.string),
+                                  tf.TensorSpec(shape=(2,), dtype=tf.int32),
+                                  tf.TensorSpec(shape=(None, 2), dtype=tf.int32)])
+    def decompress(self, strings, x_shape, latent_shapes):
+        """(strings, image shape, latent shapes) -> image (H, W, 3) uint8."""
+        return self.synthesize(self.entropy_decode(strings, latent_shapes), x_shape)
+
+    @tf.function(input_signature=[])
+    def entropy_tables(self):
+        """All range-coding tables, flattened to one int32 vector."""
+        return tf.concat([tf.reshape(tf.cast(t, tf.int32), [-1]) for t in self.entropy_table_tensors()], 0)
+
+
+def table_hash(tables: np.ndarray) -> str:
+    """Hex sha256 of the int32 little-endian bytes of the entropy tables."""
+    return hashlib.sha256(np.asarray(tables, dtype="<i4").tobytes()).hexdigest()

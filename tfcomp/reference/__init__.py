@@ -1,0 +1,1 @@
+"""Published reference data shipped with tfcomp (Kodak RD anchors)."""

@@ -1,0 +1,1 @@
+"""Training: tf.data input, Keras fit with resumable checkpoints, saving with metadata."""

@@ -1,0 +1,137 @@
+"""Resumable Keras training of any registered model, under a tf.distribute strategy."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import tensorflow as tf
+
+from tfcomp import registry
+from tfcomp.data import pipeline
+from tfcomp.training.saving import save_model
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs; recorded verbatim in the model's metadata."""
+
+    architecture: str
+    model_args: dict
+    train_data: str
+    output: str
+    workdir: str
+    val_data: str | None = None
+    patch: int = 128
+    batch: int = 8
+    steps: int = 10000
+    steps_per_epoch: int = 500
+    learning_rate: float = 5e-4
+    final_learning_rate: float = 5e-5
+    downsample: bool = True
+    strategy: str = "default"
+    logical_cpus: int = 0
+    init_from: str | None = None
+    validation_steps: int = 4
+    seed: int = 0
+    verbose: int | None = None
+
+
+def make_strategy(name: str, logical_cpus: int = 0) -> tf.distribute.Strategy:
+    """The tf.distribute strategy named on the command line (multi-worker reads TF_CONFIG)."""
+    if logical_cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(logical_cpus)])
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose from {STRATEGIES}")
+
+
+def training_images(source: str) -> tuple[tf.data.Dataset, str]:
+    """Whole images from 'tfds:NAME[:SPLIT]' or a folder/glob; returns (dataset, description)."""
+    if source.startswith("tfds:"):
+        _, name, *split = source.split(":")
+        return pipeline.tfds_images(name, split[0] if split else "train"), source
+    images, count = pipeline.folder_images(source)
+    return images, f"{source} ({count} images)"
+
+
+class WallClock(tf.keras.callbacks.Callback):
+    """Adds up wall time and steps across resumed runs in workdir/progress.json."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.state = {"wall_time_s": 0.0, "steps": 0, "runs": 0}
+        if os.path.exists(path):
+            with open(path) as f:
+                self.state.update(json.load(f))
+        self.state["runs"] += 1
+        self._start = time.time()
+        self._base = self.state["wall_time_s"]
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.state["wall_time_s"] = self._base + time.time() - self._start
+        self.state["steps"] = int(self.model.optimizer.iterations.numpy())
+        self.state["last_logs"] = {k: float(v) for k, v in (logs or {}).items()}
+        with open(self.path + ".tmp", "w") as f:
+            json.dump(self.state, f, indent=1)
+        os.replace(self.path + ".tmp", self.path)
+
+
+def train(config: TrainConfig) -> dict:
+    """Trains (resuming from workdir if a backup is there), saves the SavedModel and its metadata."""
+    tf.keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy, config.logical_cpus)
+    images, description = training_images(config.train_data)
+    dataset = pipeline.image_dataset(images, config.patch, config.batch, config.downsample)
+    validation = None
+    if config.val_data:
+        val_images, _ = training_images(config.val_data)
+        validation = pipeline.image_dataset(val_images, config.patch, config.batch, config.downsample,
+                                            shuffle=False)
+    with strategy.scope():
+        model = registry.model_class(config.architecture)(**config.model_args)
+        if config.init_from:
+            model.load_weights(config.init_from).expect_partial()
+        schedule = tf.keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, config.steps, alpha=config.final_learning_rate / config.learning_rate)
+        model.compile(optimizer=tf.keras.optimizers.Adam(schedule))
+    os.makedirs(config.workdir, exist_ok=True)
+    clock = WallClock(os.path.join(config.workdir, "progress.json"))
+    callbacks = [
+        tf.keras.callbacks.BackupAndRestore(os.path.join(config.workdir, "backup")),
+        tf.keras.callbacks.ModelCheckpoint(os.path.join(config.workdir, "weights", "latest"),
+                                           save_weights_only=True),
+        tf.keras.callbacks.TensorBoard(os.path.join(config.workdir, "logs"), update_freq=100),
+        tf.keras.callbacks.TerminateOnNaN(),
+        clock,
+    ]
+    verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    epochs = max(1, config.steps // config.steps_per_epoch)
+    history = model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
+                        validation_data=validation, validation_steps=config.validation_steps,
+                        callbacks=callbacks, verbose=verbose)
+    if any(not tf.math.is_finite(v) for v in history.history.get("loss", [0.0])):
+        raise RuntimeError("training diverged (NaN loss); lower the learning rate")
+    training = dict(dataclasses.asdict(config), data=description, target_steps=config.steps,
+                    steps=clock.state["steps"],
+                    wall_time_s=round(clock.state["wall_time_s"], 1), runs=clock.state["runs"],
+                    final_logs=clock.state.get("last_logs"), device=_device_description())
+    return save_model(model, config.output, training)
+
+
+def _device_description() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
