@@ -30,13 +30,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logical-cpus", type=int, default=0, help="split the CPU into this many logical devices")
     p.add_argument("--workdir", required=True, help="checkpoints, backups and TensorBoard logs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export-only", action="store_true",
+                   help="do not train: save WORKDIR's latest checkpoint (e.g. of a running job) to OUTPUT")
     p.add_argument("output", help="SavedModel directory to write (metadata.json goes inside)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Trains and prints the saved model's metadata."""
-    from tfcomp.training.train import TrainConfig, train
+    from tfcomp.training.train import TrainConfig, export_checkpoint, train
 
     model_args = dict(lmbda=args.lmbda, num_filters=args.num_filters, decoder=args.decoder,
                       distortion=args.distortion)
@@ -46,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
         learning_rate=args.lr, final_learning_rate=args.final_lr, downsample=args.downsample,
         strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed)
-    print(json.dumps(train(config), indent=2))
+    print(json.dumps((export_checkpoint if args.export_only else train)(config), indent=2))
     return 0

@@ -35,11 +35,12 @@ def downsample2x(image: tf.Tensor) -> tf.Tensor:
 
 
 def augment(image: tf.Tensor, patch: int) -> tf.Tensor:
-    """Random patch x patch crop (padded by reflection when the image is smaller) and horizontal flip."""
-    shape = tf.shape(image)
-    pad_h = tf.maximum(patch - shape[0], 0)
-    pad_w = tf.maximum(patch - shape[1], 0)
-    image = tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+    """Random patch x patch crop and horizontal flip; images smaller than the patch are enlarged first."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.maximum(1.0, patch / tf.reduce_min(shape))
+    image = tf.cond(scale > 1.0,
+                    lambda: tf.image.resize(image, tf.cast(tf.math.ceil(shape * scale), tf.int32)),
+                    lambda: image)
     image = tf.image.random_crop(image, (patch, patch, 3))
     return tf.image.random_flip_left_right(image)
 

@@ -47,6 +47,8 @@ def read_metadata(path: str) -> dict:
 
 def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
     """Fixes the coding tables, saves the SavedModel (atomically) and returns its metadata."""
+    # Keras only saves models whose forward pass has run once (fit does it; a restored checkpoint has not).
+    model(tf.zeros((1, 64, 64, 3)), training=False)
     model.enable_coding()
     name = os.path.basename(os.path.normpath(path))
     staging = path.rstrip("/") + ".saving"

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfcomp import registry
 from tfcomp.data import pipeline
+from tfcomp.errors import TfcompError
 from tfcomp.training.saving import save_model
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -125,11 +126,31 @@ def train(config: TrainConfig) -> dict:
                         callbacks=callbacks, verbose=verbose)
     if any(not tf.math.is_finite(v) for v in history.history.get("loss", [0.0])):
         raise RuntimeError("training diverged (NaN loss); lower the learning rate")
-    training = dict(dataclasses.asdict(config), data=description, target_steps=config.steps,
-                    steps=clock.state["steps"],
-                    wall_time_s=round(clock.state["wall_time_s"], 1), runs=clock.state["runs"],
-                    final_logs=clock.state.get("last_logs"), device=_device_description())
-    return save_model(model, config.output, training)
+    return save_model(model, config.output, _training_record(config, description, clock.state, strategy))
+
+
+def _training_record(config: TrainConfig, description: str, progress: dict, strategy) -> dict:
+    """What metadata.json says about how a model was trained."""
+    return dict(dataclasses.asdict(config), data=description, target_steps=config.steps,
+                steps=progress["steps"], wall_time_s=round(progress["wall_time_s"], 1),
+                runs=progress["runs"], final_logs=progress.get("last_logs"),
+                device=_device_description(), replicas=strategy.num_replicas_in_sync)
+
+
+def export_checkpoint(config: TrainConfig) -> dict:
+    """Saves the latest checkpoint of a (possibly still running) run as a SavedModel with metadata."""
+    weights = os.path.join(config.workdir, "weights", "latest")
+    progress_path = os.path.join(config.workdir, "progress.json")
+    if not os.path.exists(weights + ".index") or not os.path.exists(progress_path):
+        raise TfcompError(f"no checkpoint in {config.workdir}")
+    with open(progress_path) as f:
+        progress = json.load(f)
+    model = registry.model_class(config.architecture)(**config.model_args)
+    model.load_weights(weights).expect_partial()
+    _, description = training_images(config.train_data)
+    record = _training_record(config, description, progress, tf.distribute.get_strategy())
+    record["exported_from_checkpoint"] = True
+    return save_model(model, config.output, record)
 
 
 def _device_description() -> str:

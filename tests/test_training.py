@@ -1,0 +1,58 @@
+"""Training: metadata, reload determinism, resuming a killed run, the mirrored strategy."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO, TINY, run_tfcomp
+
+
+def test_metadata_records_the_run(tiny_zoo):
+    with open(os.path.join(tiny_zoo, TINY, "metadata.json")) as f:
+        meta = json.load(f)
+    assert meta["architecture"] == "bls2017" and meta["config"]["num_filters"] == 8
+    assert meta["training"]["steps"] == 20 and meta["training"]["wall_time_s"] > 0
+    assert "8 images" in meta["training"]["data"]
+    assert len(meta["entropy_table_sha256"]) == 64 and len(meta["savedmodel_sha256"]) == 64
+    assert meta["latent_strides"] == [16]
+
+
+def test_reloaded_model_compresses_byte_identically(zoo_env, tmp_path, image_folder):
+    source = os.path.join(image_folder, "img0.png")
+    for name in ("a.tfc", "b.tfc"):  # two fresh processes, each loading the SavedModel
+        run_tfcomp("compress", source, str(tmp_path / name), env=zoo_env, check=True)
+    assert (tmp_path / "a.tfc").read_bytes() == (tmp_path / "b.tfc").read_bytes()
+
+
+def train_args(image_folder, work, out, steps, *extra):
+    return ["train", "-N", "8", "--train-data", image_folder, "--no-downsample", "--patch", "64",
+            "--batch", "2", "--steps", str(steps), "--steps-per-epoch", "5", "--workdir", str(work), str(out), *extra]
+
+
+def test_killed_run_resumes_where_it_stopped(image_folder, tmp_path):
+    work, out = tmp_path / "work", tmp_path / "model"
+    args = train_args(image_folder, work, out, 100)
+    process = subprocess.Popen([sys.executable, "-m", "tfcomp", *args], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    progress = work / "progress.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (progress.exists() and json.loads(progress.read_text())["steps"] >= 10):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(progress.read_text())["steps"]
+    assert 10 <= killed_at < 100 and not out.exists()
+    # The second run finishes the remaining steps only (BackupAndRestore), not the whole schedule again.
+    run_tfcomp(*train_args(image_folder, work, out, 100), check=True)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["training"]["steps"] == 100 and meta["training"]["runs"] == 2
+
+
+def test_mirrored_strategy_on_two_logical_cpus(image_folder, tmp_path):
+    run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 10, "--strategy", "mirrored",
+                                    "--logical-cpus", "2"), check=True)
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["training"]["strategy"] == "mirrored" and meta["training"]["steps"] == 10
+    assert meta["training"]["replicas"] == 2
