@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
     p.add_argument("--in-process", action="store_true", help="decode in this process (faster; default decodes "
                                                               "in a separate process, as a user would)")
+    p.add_argument("--record", action="store_true",
+                   help="write each evaluated shipped model's mean metrics into its metadata.json")
     p.set_defaults(run=run)
 
 
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     summary = evaluate(args.codecs or default_codecs(), images, args.out, args.timing_images, args.warmup,
                        args.repeats, separate_process=not args.in_process)
     print(format_summary(summary))
+    if args.record:
+        record_metrics(summary)
     print(f"\nwrote {args.out}/per_image.csv, summary.json, rd.png")
     return 0
 
@@ -55,14 +59,31 @@ def format_summary(summary: dict) -> str:
     gains = summary["psnr_gain_vs_jpeg"]
     lines = [f"{summary['images']} images from {summary['image_dir']}",
              f"{'codec':24}{'bpp':>8}{'PSNR':>8}{'MS-SSIM':>9}{'dPSNR vs JPEG':>15}{'enc s':>8}{'dec s':>8}"]
-    for family, points in summary["curves"].items():
+    for points in summary["curves"].values():
         for p in points:
             timing = p.get("timing", {})
             gain = gains.get(p["codec"], math.nan)
-            lines.append(f"{p['codec']:24}{p['bpp']:8.4f}{p['psnr']:8.2f}{p['ms_ssim']:9.4f}{gain:15.2f}"
+            lines.append(f"{p['codec']:24}{p['bpp']:8.4f}{p['psnr']:8.2f}{p['ms_ssim']:9.4f}"
+                         f"{'' if math.isnan(gain) else format(gain, '+.2f'):>15}"
                          f"{timing.get('encode', math.nan):8.3f}{timing.get('decode', math.nan):8.3f}")
     for family, anchors in summary["bd_rate"].items():
         lines.append(f"\nBD-rate of {family} (%, negative = fewer bits)")
         for anchor, values in anchors.items():
             lines.append(f"  vs {anchor:10} PSNR {values['psnr']:+7.1f}   MS-SSIM(dB) {values['ms_ssim_db']:+7.1f}")
     return "\n".join(lines)
+
+
+def record_metrics(summary: dict) -> None:
+    """Stores the mean metrics of every evaluated shipped model in its metadata.json."""
+    from tfcomp import zoo
+    from tfcomp.training.saving import read_metadata, write_metadata
+
+    shipped = {m["name"]: m["path"] for m in zoo.list_models()}
+    for name, point in summary["codecs"].items():
+        if name in shipped:
+            meta = read_metadata(shipped[name])
+            meta["kodak"] = {k: round(point[k], 4) for k in ("bpp", "psnr", "ms_ssim", "ssim")}
+            meta["kodak"].update(images=summary["images"], image_dir=summary["image_dir"],
+                                 psnr_gain_vs_jpeg_db=round(summary["psnr_gain_vs_jpeg"].get(name, math.nan), 3))
+            write_metadata(shipped[name], meta)
+            print(f"recorded Kodak metrics in {shipped[name]}/metadata.json")

@@ -79,6 +79,10 @@ class LearnedCodec(Codec):
                                       tf.constant(c.latent_shapes, tf.int32))
         return image.numpy()
 
+    def estimated_bits(self, image: np.ndarray) -> float:
+        """The entropy model's rate estimate for an image, to compare with the real file size."""
+        return float(self.model.estimate_bits(image))
+
     def stages(self, image: np.ndarray, data: bytes) -> dict:
         """Encode/decode totals plus the transforms and the entropy coding timed apart."""
         import tensorflow as tf

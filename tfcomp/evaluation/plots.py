@@ -53,7 +53,7 @@ def rd_plot(curves: dict, path: str, anchors: bool = True, max_bpp: float = 2.0)
 
 def side_by_side(panels: list[tuple[str, np.ndarray]], path: str, crop: tuple[int, int, int] | None = None) -> None:
     """Saves a row of labelled image crops (y, x, size) for visual comparison."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.8), layout="constrained")
     for ax, (title, image) in zip(np.atleast_1d(axes), panels):
         if crop:
             y, x, size = crop
@@ -61,6 +61,5 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: str, crop: tuple[in
         ax.imshow(image, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -116,3 +116,9 @@ class BLS2017(CodecModel):
         """Quantized latents -> image (H, W, 3) uint8, cropped to the original size."""
         x_hat = self.synthesis_transform(y_hat)[0, :x_shape[0], :x_shape[1], :]
         return tf.saturate_cast(tf.round(x_hat), tf.uint8)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
+    def estimate_bits(self, x):
+        """Ideal code length (bits) of the image's rounded latents under the coding prior."""
+        _, bits = self.entropy_model(self.analyze(x), training=False)
+        return tf.reduce_sum(bits)

@@ -1,0 +1,65 @@
+"""The shipped default model on real Kodak images, and the demo."""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import KODAK, run_tfcomp
+
+needs_kodak = pytest.mark.skipif(not os.path.isdir(KODAK), reason=f"Kodak images not found at {KODAK}")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from tfcomp import zoo
+    from tfcomp.codecs import learned
+
+    zoo._index.cache_clear()
+    return learned.load(None)
+
+
+def test_shipped_model_metadata_is_complete(shipped):
+    meta = shipped.metadata
+    training = meta["training"]
+    assert training["steps"] > 1000 and training["wall_time_s"] > 0 and "bsds500" in training["data"]
+    assert "kodak" not in training["data"].lower()
+    assert {"bpp", "psnr", "ms_ssim"} <= set(meta["kodak"])
+    from tfcomp.training.saving import directory_sha256
+
+    assert directory_sha256(shipped.path) == meta["savedmodel_sha256"]
+
+
+@needs_kodak
+def test_kodak_round_trip_across_processes_beats_jpeg(shipped, tmp_path):
+    from tfcomp.codecs.classic import PillowCodec
+    from tfcomp.evaluation import bdrate, metrics
+
+    source = os.path.join(KODAK, "kodim05.png")
+    run_tfcomp("compress", source, str(tmp_path / "k.tfc"), check=True)
+    run_tfcomp("decompress", str(tmp_path / "k.tfc"), check=True)
+    decoded = np.asarray(Image.open(tmp_path / "k.tfc.png"))
+    original = np.asarray(Image.open(source))
+    data = (tmp_path / "k.tfc").read_bytes()
+    np.testing.assert_array_equal(decoded, shipped.decode(data))
+    bpp = metrics.bits_per_pixel(len(data), *original.shape[:2])
+    jpeg = [(metrics.bits_per_pixel(len(d), 512, 768), metrics.psnr(original, c.decode(d)))
+            for c in PillowCodec.sweep("jpeg") for d in [c.encode(original)]]
+    jpeg_psnr = bdrate.quality_at_rate([r for r, _ in jpeg], [q for _, q in jpeg], bpp)
+    assert metrics.psnr(original, decoded) > jpeg_psnr + 1.0
+
+
+@needs_kodak
+def test_estimated_rate_matches_file_size_on_kodak(shipped):
+    image = np.asarray(Image.open(os.path.join(KODAK, "kodim01.png")).convert("RGB"))
+    strings, _ = shipped.model.compress(image)
+    real_bits = 8 * len(strings.numpy()[0])
+    estimate = shipped.estimated_bits(image)
+    assert abs(real_bits - estimate) / real_bits < 0.02, (real_bits, estimate)
+
+
+def test_demo_prints_the_comparison(tmp_path):
+    result = run_tfcomp("demo", "--out", str(tmp_path / "demo"), check=True)
+    assert "tfcomp" in result.stdout and "jpeg-q" in result.stdout and "webp-q" in result.stdout
+    for name in ("sample.tfc", "sample.tfc.png", "sample.jpg", "sample.webp", "side_by_side.png"):
+        assert os.path.getsize(tmp_path / "demo" / name) > 0
