@@ -13,6 +13,7 @@ from PIL import Image
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KODAK = os.environ.get("TFCOMP_KODAK", os.path.join(REPO, "..", "shared", "datasets", "kodak"))
 TINY = "bls2017-tiny"
+TINY_HIGH = "bls2017-tiny-high"  # a second rung of the same ladder, trained for more bits
 
 
 def smooth_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -46,12 +47,12 @@ def image_folder(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory, image_folder) -> str:
-    """A zoo folder holding one bls2017 model (N=8) trained for 20 steps, marked as the default."""
+    """A zoo folder with a two-rung bls2017 ladder (N=8, 20 steps each); the first is the default."""
     root = tmp_path_factory.mktemp("zoo")
-    work = tmp_path_factory.mktemp("work")
-    run_tfcomp("train", "--lambda", "0.01", "-N", "8", "--train-data", image_folder, "--no-downsample",
-               "--patch", "64", "--batch", "2", "--steps", "20", "--steps-per-epoch", "10",
-               "--workdir", str(work), str(root / TINY), check=True)
+    for name, lmbda in ((TINY, "0.01"), (TINY_HIGH, "1.0")):
+        run_tfcomp("train", "--lambda", lmbda, "-N", "8", "--train-data", image_folder, "--no-downsample",
+                   "--patch", "64", "--batch", "2", "--steps", "20", "--steps-per-epoch", "10", "--lr", "1e-3",
+                   "--workdir", str(tmp_path_factory.mktemp("work")), str(root / name), check=True)
     (root / "zoo.json").write_text(json.dumps({"default": TINY, "architecture_defaults": {"bls2017": TINY}}))
     return str(root)
 

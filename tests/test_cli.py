@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, run_tfcomp, smooth_image
+from conftest import TINY, TINY_HIGH, run_tfcomp, smooth_image
 
 
 @pytest.fixture()
@@ -133,7 +133,7 @@ def test_bad_output_suffix_and_unknown_model(zoo_env, good_file, photo, tmp_path
 
 def test_zoo_lists_models(zoo_env):
     listed = json.loads(run_tfcomp("zoo", "--json", env=zoo_env, check=True).stdout)
-    assert [m["name"] for m in listed] == [TINY] and listed[0]["default"]
+    assert [m["name"] for m in listed] == [TINY, TINY_HIGH] and [m["default"] for m in listed] == [True, False]
     assert TINY in run_tfcomp("zoo", env=zoo_env, check=True).stdout
 
 
@@ -142,3 +142,55 @@ def test_help_and_usage_errors():
     assert result.returncode == 0 and "compress" in result.stdout and "evaluate" in result.stdout
     assert run_tfcomp("compress").returncode == 2
     assert run_tfcomp("frobnicate").returncode == 2
+
+
+def test_quality_picks_a_rung(zoo_env, photo, tmp_path):
+    low = run_tfcomp("compress", "-q", "1", str(photo), str(tmp_path / "1.tfc"), env=zoo_env, check=True)
+    high = run_tfcomp("compress", "-q", "2", str(photo), str(tmp_path / "2.tfc"), env=zoo_env, check=True)
+    assert TINY in low.stdout and TINY_HIGH in high.stdout
+    assert_clean_failure(run_tfcomp("compress", "-q", "3", str(photo), str(tmp_path / "3.tfc"), env=zoo_env),
+                         str(tmp_path / "3.tfc"))
+
+
+def rung_points(image):
+    from tfcomp.codecs import ladder
+    from tfcomp.evaluation import metrics
+
+    points = []
+    for codec in ladder.ladder(None):
+        data = codec.encode(image)
+        points.append((codec.name, metrics.bits_per_pixel(len(data), *image.shape[:2]),
+                       metrics.psnr(image, codec.decode(data))))
+    return points
+
+
+@pytest.mark.parametrize("pick", [0, 1, None])
+def test_target_psnr_picks_the_cheapest_rung_that_meets_it(pick, zoo_env, photo, tmp_path):
+    image = np.asarray(Image.open(photo))
+    points = rung_points(image)
+    target = points[pick][2] - 1e-3 if pick is not None else max(p for _, _, p in points) + 5
+    result = run_tfcomp("compress", "--target-psnr", str(target), str(photo), str(tmp_path / "t.tfc"),
+                        env=zoo_env, check=True)
+    from tfcomp.codecs import learned
+    from tfcomp.evaluation import metrics
+
+    data = (tmp_path / "t.tfc").read_bytes()
+    used = data[6:6 + data[5]].decode()
+    index = [name for name, _, _ in points].index(used)
+    psnr = metrics.psnr(image, learned.load(used).decode(data))
+    if pick is None:  # unreachable: the top rung, with a one-line warning
+        assert index == len(points) - 1 and "warning" in result.stderr
+    else:
+        assert psnr >= target and all(p < target for _, _, p in points[:index])
+    assert f"picked rung {index + 1}" in result.stderr
+
+
+def test_target_bpp_stays_within_budget(zoo_env, photo, tmp_path):
+    image = np.asarray(Image.open(photo))
+    points = rung_points(image)
+    budget = max(b for _, b, _ in points) + 0.01
+    run_tfcomp("compress", "--target-bpp", str(budget), str(photo), str(tmp_path / "b.tfc"), env=zoo_env, check=True)
+    data = (tmp_path / "b.tfc").read_bytes()
+    assert 8 * len(data) / (image.shape[0] * image.shape[1]) <= budget
+    assert_clean_failure(run_tfcomp("compress", "--target-bpp", "-1", str(photo), str(tmp_path / "n.tfc"),
+                                    env=zoo_env), str(tmp_path / "n.tfc"))

@@ -6,6 +6,7 @@ import os
 import sys
 
 from tfcomp.data import images
+from tfcomp.errors import TfcompError
 from tfcomp.evaluation.metrics import bits_per_pixel
 
 
@@ -15,6 +16,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Compress an image (PNG, JPEG, ...) into a .tfc file with a shipped model.")
     p.add_argument("-m", "--model", help="shipped model name, or architecture name for its default "
                                          "(default: the zoo's default model; see `tfcomp zoo`)")
+    quality = p.add_mutually_exclusive_group()
+    quality.add_argument("-q", "--quality", type=int, metavar="N",
+                         help="rung N of the model's ladder (1 = smallest files; see `tfcomp zoo`)")
+    quality.add_argument("--target-bpp", type=float, metavar="BPP",
+                         help="best rung whose file stays within BPP bits per pixel for this image")
+    quality.add_argument("--target-psnr", type=float, metavar="DB",
+                         help="cheapest rung reaching DB PSNR on this image (else the top rung, with a warning)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("input", help="image file")
     p.add_argument("output", nargs="?", help="output file (default: INPUT with the suffix .tfc)")
@@ -36,15 +44,27 @@ def note(message: str) -> None:
 
 def compress(args: argparse.Namespace) -> int:
     """Reads, converts (with notes), compresses, writes atomically."""
-    from tfcomp.codecs import learned
+    from tfcomp.codecs import ladder, learned
 
     output = args.output or os.path.splitext(args.input)[0] + ".tfc"
     images.check_writable(output, args.force)
-    codec = learned.load(args.model)
+    for value, flag in ((args.target_bpp, "--target-bpp"), (args.target_psnr, "--target-psnr")):
+        if value is not None and not value > 0:
+            raise TfcompError(f"{flag} must be positive")
+    codec = ladder.rung(args.model, args.quality) if args.quality is not None else learned.load(args.model)
     image, grayscale, notes = images.read_image(args.input)
     for message in notes:
         note(message)
-    data = codec.encode(image, grayscale=grayscale)
+    if args.target_bpp is None and args.target_psnr is None:
+        data = codec.encode(image, grayscale=grayscale)
+    else:
+        rungs = ladder.ladder(args.model)
+        choice = ladder.choose(rungs, image, grayscale, args.target_bpp, args.target_psnr)
+        codec, data = choice.codec, choice.data
+        achieved = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
+        note(f"picked rung {rungs.index(codec) + 1} of {len(rungs)} ({codec.name}){achieved}")
+        if choice.warning:
+            print(f"tfcomp: warning: {choice.warning}", file=sys.stderr)
     images.atomic_write(output, data, overwrite=args.force)
     height, width = image.shape[:2]
     print(f"{args.input} -> {output}: {len(data)} bytes, "
