@@ -65,3 +65,19 @@ def test_estimated_bits_match_the_real_file_size():
     strings, _ = model.compress(image)
     real_bits = 8 * len(strings.numpy()[0])
     assert abs(real_bits - float(bits[0])) / real_bits < 0.03
+
+
+def test_hyperprior_round_trip_with_two_parts():
+    from tfcomp.models.bmshj2018 import BMSHJ2018
+
+    model = BMSHJ2018(lmbda=0.01, num_filters=8, num_hyper_filters=8)
+    loss, bpp, mse = model(tf.random.uniform((1, 64, 64, 3), 0, 255), training=True)
+    assert float(bpp) > 0 and float(mse) > 0
+    model.enable_coding()
+    image = tf.cast(tf.random.uniform((70, 90, 3), 0, 255), tf.uint8)  # latents 5x6, hyper-latents 2x2
+    strings, shapes = model.compress(image)
+    assert strings.shape == (2,) and shapes.numpy().tolist() == [[5, 6], [2, 2]]
+    decoded = model.decompress(strings, tf.constant([70, 90]), shapes)
+    assert decoded.shape == (70, 90, 3)
+    np.testing.assert_array_equal(decoded, model.decompress(strings, tf.constant([70, 90]), shapes))
+    assert float(model.estimate_bits(image)) > 0

@@ -9,6 +9,7 @@ from tfcomp.errors import TfcompError
 # Architecture name -> "module:Class"; imported on use so `tfcomp --help` stays fast.
 ARCHITECTURES: dict[str, str] = {
     "bls2017": "tfcomp.models.bls2017:BLS2017",
+    "bmshj2018": "tfcomp.models.bmshj2018:BMSHJ2018",
 }
 
 

@@ -94,11 +94,6 @@ class BLS2017(CodecModel):
         """Channels of the latent tensor handed between analysis and synthesis."""
         return self.num_filters
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
-    def analyze(self, x):
-        """Image (H, W, 3) uint8 -> latents (1, h, w, N)."""
-        return self.analysis_transform(tf.cast(x[None], self.compute_dtype))
-
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None, None), dtype=tf.float32)])
     def entropy_encode(self, y):
         """Latents -> (strings [1], latent shapes [1, 2])."""
@@ -109,13 +104,6 @@ class BLS2017(CodecModel):
     def entropy_decode(self, strings, latent_shapes):
         """(strings, latent shapes) -> quantized latents (1, h, w, N)."""
         return self.entropy_model.decompress(strings, latent_shapes[0])
-
-    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None, None), dtype=tf.float32),
-                                  tf.TensorSpec(shape=(2,), dtype=tf.int32)])
-    def synthesize(self, y_hat, x_shape):
-        """Quantized latents -> image (H, W, 3) uint8, cropped to the original size."""
-        x_hat = self.synthesis_transform(y_hat)[0, :x_shape[0], :x_shape[1], :]
-        return tf.saturate_cast(tf.round(x_hat), tf.uint8)
 
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
     def estimate_bits(self, x):

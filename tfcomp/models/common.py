@@ -13,8 +13,9 @@ DISTORTIONS = ("mse", "ms-ssim")
 
 
 class CodecModel(tf.keras.Model):
-    """Base of the learned codecs. Subclasses define call() and the four coding stages
-    analyze, entropy_encode, entropy_decode and synthesize (tf.functions with input signatures)."""
+    """Base of the learned codecs. Subclasses build analysis_transform and synthesis_transform and
+    define call(), enable_coding() and the entropy stages entropy_encode and entropy_decode
+    (tf.functions with input signatures)."""
 
     architecture = "abstract"
 
@@ -64,6 +65,18 @@ class CodecModel(tf.keras.Model):
     def test_step(self, x):
         """Rate-distortion metrics with hard rounding, as the codec will see them."""
         return self._track(*self(x, training=False))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
+    def analyze(self, x):
+        """Image (H, W, 3) uint8 -> latents (1, h, w, N)."""
+        return self.analysis_transform(tf.cast(x[None], self.compute_dtype))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None, None), dtype=tf.float32),
+                                  tf.TensorSpec(shape=(2,), dtype=tf.int32)])
+    def synthesize(self, y_hat, x_shape):
+        """Quantized latents -> image (H, W, 3) uint8, cropped to the original size."""
+        x_hat = self.synthesis_transform(y_hat)[0, :x_shape[0], :x_shape[1], :]
+        return tf.saturate_cast(tf.round(x_hat), tf.uint8)
 
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
     def compress(self, x):
