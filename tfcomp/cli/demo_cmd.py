@@ -18,26 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def smallest_quality_at_least(codec_family: str, image, target_bytes: int):
-    """The lowest-quality classic codec (1..100) whose file is not smaller than target_bytes."""
-    from tfcomp.codecs.classic import PillowCodec
-
-    low, high = 1, 100
-    best = None
-    while low <= high:  # file size grows with quality: binary search
-        mid = (low + high) // 2
-        codec = PillowCodec(codec_family, mid)
-        data = codec.encode(image)
-        if len(data) >= target_bytes:
-            best, high = (codec, data), mid - 1
-        else:
-            low = mid + 1
-    return best or (PillowCodec(codec_family, 100), PillowCodec(codec_family, 100).encode(image))
-
-
 def run(args: argparse.Namespace) -> int:
     """Runs the demo and prints the comparison table."""
     from tfcomp.codecs import learned
+    from tfcomp.codecs.classic import PillowCodec
     from tfcomp.data.images import read_image
     from tfcomp.evaluation import metrics, plots
     from tfcomp.samples import SAMPLE_IMAGE
@@ -56,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     size = os.path.getsize(tfc_path)
     rows = [(f"tfcomp {codec.name}", size, decoded)]
     for family, suffix in (("jpeg", "jpg"), ("webp", "webp")):
-        classic, data = smallest_quality_at_least(family, image, size)
+        classic, data = PillowCodec.at_least(family, image, size)
         with open(os.path.join(args.out, f"sample.{suffix}"), "wb") as f:
             f.write(data)
         rows.append((classic.name, len(data), classic.decode(data)))

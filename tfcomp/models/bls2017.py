@@ -73,6 +73,11 @@ class BLS2017(CodecModel):
         return dict(lmbda=self.lmbda, num_filters=self.num_filters, decoder=self.decoder,
                     distortion=self.distortion)
 
+    @property
+    def family(self) -> str:
+        """'bls2017' for the baseline decoder, 'bls2017-<decoder>' for the lighter ones."""
+        return self.architecture if self.decoder == "baseline" else f"{self.architecture}-{self.decoder}"
+
     def call(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Returns (loss, bpp, distortion) with additive noise (training) or rounding (eval)."""
         entropy_model = tfc.ContinuousBatchedEntropyModel(self.prior, coding_rank=3, compression=False)

@@ -41,6 +41,11 @@ class CodecModel(tf.keras.Model):
         return bpp + self.lmbda * distortion, bpp, mse
 
     @property
+    def family(self) -> str:
+        """Name of the ladder (RD curve) this model is a rung of."""
+        return self.architecture
+
+    @property
     def metrics(self) -> list:
         """Trackers Keras resets at each epoch."""
         return [self.loss_tracker, self.bpp_tracker, self.mse_tracker]

@@ -57,6 +57,7 @@ def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
     metadata = {
         "name": name,
         "architecture": model.architecture,
+        "family": model.family,
         "config": model.get_config(),
         "latent_channels": model.latent_channels(),
         "latent_strides": list(model.latent_strides),
