@@ -36,3 +36,24 @@ def test_kodak_builder_in_manual_mode(tmp_path):
     assert sorted(e["name"].decode() for e in examples) == ["kodim01", "kodim02", "kodim03"]
     first = next(e for e in examples if e["name"] == b"kodim01")
     np.testing.assert_array_equal(first["image"], smooth_image(64, 96, seed=1))
+
+
+def test_training_reads_a_tfds_dataset_by_name(tmp_path):
+    """`--train-data tfds:NAME:SPLIT` trains from a prepared TFDS dataset (here the kodak builder, offline)."""
+    import json
+    import tfcomp.data.kodak_tfds  # noqa: F401
+
+    from conftest import run_tfcomp
+
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    for i in (1, 2):
+        Image.fromarray(smooth_image(64, 96, seed=i)).save(manual / f"kodim{i:02d}.png")
+    data_dir = tmp_path / "tfds"
+    tfds.builder("kodak", data_dir=str(data_dir)).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+    run_tfcomp("train", "-N", "8", "--train-data", "tfds:kodak:test", "--no-downsample", "--patch", "32",
+               "--batch", "2", "--steps", "4", "--steps-per-epoch", "2", "--workdir", str(tmp_path / "w"),
+               str(tmp_path / "m"), env={"TFDS_DATA_DIR": str(data_dir)}, check=True)
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["training"]["data"] == "tfds:kodak:test" and meta["training"]["steps"] == 4
