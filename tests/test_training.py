@@ -56,3 +56,29 @@ def test_mirrored_strategy_on_two_logical_cpus(image_folder, tmp_path):
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert meta["training"]["strategy"] == "mirrored" and meta["training"]["steps"] == 10
     assert meta["training"]["replicas"] == 2
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_strategy_with_two_local_workers(image_folder, tmp_path):
+    """Two worker processes on loopback (TF_CONFIG); only the chief writes the model."""
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    processes = []
+    for index in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "tfcomp", *train_args(image_folder, tmp_path / "w", tmp_path / "m", 6,
+                                                          "--strategy", "multi-worker")],
+            cwd=REPO, env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for process in processes:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["training"]["replicas"] == 2 and meta["training"]["steps"] == 6
+    assert not (tmp_path / "w" / "worker-1" / "discarded-model").exists()

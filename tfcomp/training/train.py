@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -109,13 +110,14 @@ def train(config: TrainConfig) -> dict:
         schedule = tf.keras.optimizers.schedules.CosineDecay(
             config.learning_rate, config.steps, alpha=config.final_learning_rate / config.learning_rate)
         model.compile(optimizer=tf.keras.optimizers.Adam(schedule))
-    os.makedirs(config.workdir, exist_ok=True)
-    clock = WallClock(os.path.join(config.workdir, "progress.json"))
+    workdir, chief = _worker_workdir(strategy, config.workdir)
+    os.makedirs(workdir, exist_ok=True)
+    clock = WallClock(os.path.join(workdir, "progress.json"))
     callbacks = [
+        # Shared by all workers: Keras keeps the non-chief copies apart itself.
         tf.keras.callbacks.BackupAndRestore(os.path.join(config.workdir, "backup")),
-        tf.keras.callbacks.ModelCheckpoint(os.path.join(config.workdir, "weights", "latest"),
-                                           save_weights_only=True),
-        tf.keras.callbacks.TensorBoard(os.path.join(config.workdir, "logs"), update_freq=100),
+        tf.keras.callbacks.ModelCheckpoint(os.path.join(workdir, "weights", "latest"), save_weights_only=True),
+        tf.keras.callbacks.TensorBoard(os.path.join(workdir, "logs"), update_freq=100),
         tf.keras.callbacks.TerminateOnNaN(),
         clock,
     ]
@@ -126,7 +128,25 @@ def train(config: TrainConfig) -> dict:
                         callbacks=callbacks, verbose=verbose)
     if any(not tf.math.is_finite(v) for v in history.history.get("loss", [0.0])):
         raise RuntimeError("training diverged (NaN loss); lower the learning rate")
-    return save_model(model, config.output, _training_record(config, description, clock.state, strategy))
+    record = _training_record(config, description, clock.state, strategy)
+    if chief:
+        return save_model(model, config.output, record)
+    # Saving is collective in multi-worker training: the other workers save to scratch and discard it.
+    metadata = save_model(model, os.path.join(workdir, "discarded-model"), record)
+    shutil.rmtree(os.path.join(workdir, "discarded-model"), ignore_errors=True)
+    return metadata
+
+
+def _worker_workdir(strategy: tf.distribute.Strategy, workdir: str) -> tuple[str, bool]:
+    """(private work dir, is chief): multi-worker replicas other than the chief write under workdir/."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if task_type in (None, "chief"):
+        return workdir, True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if task_type == "worker" and resolver.task_id == 0 and not has_chief:
+        return workdir, True
+    return os.path.join(workdir, f"{task_type}-{resolver.task_id}"), False
 
 
 def _training_record(config: TrainConfig, description: str, progress: dict, strategy) -> dict:
