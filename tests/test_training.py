@@ -73,12 +73,18 @@ def test_multi_worker_strategy_with_two_local_workers(image_folder, tmp_path):
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "tfcomp", *train_args(image_folder, tmp_path / "w", tmp_path / "m", 6,
+            [sys.executable, "-m", "tfcomp", *train_args(image_folder, tmp_path / "w", tmp_path / "m", 10,
                                                           "--strategy", "multi-worker")],
             cwd=REPO, env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     for process in processes:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr.decode()[-2000:]
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
-    assert meta["training"]["replicas"] == 2 and meta["training"]["steps"] == 6
+    assert meta["training"]["replicas"] == 2 and meta["training"]["steps"] == 10
     assert not (tmp_path / "w" / "worker-1" / "discarded-model").exists()
+
+
+def test_steps_must_fill_whole_epochs(image_folder, tmp_path):
+    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 7))
+    assert result.returncode == 2 and "multiple of --steps-per-epoch" in result.stderr
+    assert not (tmp_path / "m").exists()

@@ -94,6 +94,8 @@ class WallClock(tf.keras.callbacks.Callback):
 
 def train(config: TrainConfig) -> dict:
     """Trains (resuming from workdir if a backup is there), saves the SavedModel and its metadata."""
+    if config.steps <= 0 or config.steps_per_epoch <= 0 or config.steps % config.steps_per_epoch:
+        raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
     tf.keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy, config.logical_cpus)
     images, description = training_images(config.train_data)
@@ -122,7 +124,7 @@ def train(config: TrainConfig) -> dict:
         clock,
     ]
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    epochs = max(1, config.steps // config.steps_per_epoch)
+    epochs = config.steps // config.steps_per_epoch
     history = model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
                         validation_data=validation, validation_steps=config.validation_steps,
                         callbacks=callbacks, verbose=verbose)
