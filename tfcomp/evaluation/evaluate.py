@@ -80,8 +80,9 @@ def evaluate(families: list[str], image_paths: list[str], out_dir: str, timing_i
         original = originals[row["_source"]]
         decoded = read_image(job["output"])[0] if separate_process else row.pop("_decoded")
         row["identical_across_processes"] = (_digest(decoded) == row["_inprocess"]) if separate_process else ""
-        row.update(mse=metrics.mse(original, decoded), psnr=metrics.psnr(original, decoded),
-                   ssim=metrics.ssim(original, decoded), ms_ssim=metrics.ms_ssim(original, decoded))
+        ssim, ms_ssim = metrics.ssim_and_ms_ssim(original, decoded)
+        row.update(mse=metrics.mse(original, decoded), psnr=metrics.psnr(original, decoded), ssim=ssim,
+                   ms_ssim=ms_ssim)
     summary = summarize(rows, timings)
     summary.update(images=len(image_paths), image_dir=os.path.dirname(os.path.abspath(image_paths[0])),
                    decoded_in_separate_process=separate_process)

@@ -1,6 +1,8 @@
 """Image quality and rate metrics: MSE, PSNR, SSIM, MS-SSIM (tf.image), bpp, compression ratio."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -39,16 +41,34 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float("inf") if error == 0 else float(10 * np.log10(peak ** 2 / error))
 
 
+@functools.lru_cache(maxsize=None)
+def _structural_similarity(scales: int):
+    """A graph-compiled (SSIM, MS-SSIM) of two uint8 images, for one number of MS-SSIM scales."""
+    weights = np.asarray(MS_SSIM_WEIGHTS[:scales])
+    weights = tuple(weights / weights.sum())
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)] * 2)
+    def both(a, b):
+        x, y = tf.cast(a, tf.float32)[None], tf.cast(b, tf.float32)[None]
+        return tf.image.ssim(x, y, 255.0)[0], tf.image.ssim_multiscale(x, y, 255.0, power_factors=weights)[0]
+
+    return both
+
+
+def ssim_and_ms_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """SSIM (11x11 Gaussian window) and MS-SSIM (5 scales where the image is large enough) of uint8 images."""
+    ssim_value, ms_ssim_value = _structural_similarity(ms_ssim_scales(*a.shape[:2]))(a, b)
+    return float(ssim_value), float(ms_ssim_value)
+
+
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Single-scale SSIM (tf.image, 11x11 Gaussian window) of two uint8 images."""
-    return float(tf.image.ssim(tf.constant(a[None]), tf.constant(b[None]), 255)[0])
+    """Single-scale SSIM of two uint8 images."""
+    return ssim_and_ms_ssim(a, b)[0]
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM of two uint8 images (5 scales where the image is large enough)."""
-    x = tf.constant(a[None], tf.float32)
-    y = tf.constant(b[None], tf.float32)
-    return float(ms_ssim_tf(x, y)[0])
+    """MS-SSIM of two uint8 images."""
+    return ssim_and_ms_ssim(a, b)[1]
 
 
 def bits_per_pixel(num_bytes: int, height: int, width: int) -> float:
