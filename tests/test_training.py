@@ -88,3 +88,8 @@ def test_steps_must_fill_whole_epochs(image_folder, tmp_path):
     result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 7))
     assert result.returncode == 2 and "multiple of --steps-per-epoch" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_missing_warm_start_checkpoint_is_a_clean_error(image_folder, tmp_path):
+    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--init-from", str(tmp_path / "no")))
+    assert result.returncode == 2 and "--init-from" in result.stderr and len(result.stderr.strip().splitlines()) == 1

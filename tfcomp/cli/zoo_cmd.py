@@ -15,11 +15,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prints one row per model (default marked with *), or JSON."""
     from tfcomp import zoo
+    from tfcomp.errors import TfcompError
 
     models = zoo.list_models()
     try:
         default = zoo.default_model()
-    except Exception:
+    except TfcompError:
         default = None
     if args.json:
         print(json.dumps([dict(m, default=m["name"] == default) for m in models], indent=2))

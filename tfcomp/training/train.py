@@ -96,6 +96,8 @@ def train(config: TrainConfig) -> dict:
     """Trains (resuming from workdir if a backup is there), saves the SavedModel and its metadata."""
     if config.steps <= 0 or config.steps_per_epoch <= 0 or config.steps % config.steps_per_epoch:
         raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
+    if config.init_from and not tf.io.gfile.exists(config.init_from + ".index"):
+        raise TfcompError(f"--init-from {config.init_from}: no weights checkpoint there (expected {config.init_from}.index)")
     tf.keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy, config.logical_cpus)
     images, description = training_images(config.train_data)
