@@ -93,3 +93,12 @@ def test_steps_must_fill_whole_epochs(image_folder, tmp_path):
 def test_missing_warm_start_checkpoint_is_a_clean_error(image_folder, tmp_path):
     result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--init-from", str(tmp_path / "no")))
     assert result.returncode == 2 and "--init-from" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_warm_start_takes_weights_but_not_the_old_schedule(image_folder, tmp_path):
+    """A warm-started run counts its own steps from zero (the donor's optimizer state is not restored)."""
+    run_tfcomp(*train_args(image_folder, tmp_path / "a", tmp_path / "ma", 10), check=True)
+    run_tfcomp(*train_args(image_folder, tmp_path / "b", tmp_path / "mb", 5,
+                           "--init-from", str(tmp_path / "a" / "weights" / "latest"), "--lambda", "0.1"), check=True)
+    meta = json.loads((tmp_path / "mb" / "metadata.json").read_text())
+    assert meta["training"]["steps"] == 5 and meta["config"]["lmbda"] == 0.1

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+CLASSIC = ("jpeg", "webp", "jpeg2000", "avif")
 ANCHORS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reference", "kodak_anchors.json")
 # The anchors worth drawing next to our curves; the rest of the file is tables and notes.
 ANCHOR_CURVES = ("JPEG (Pillow, CompressAI sweep)", "WebP (Pillow, CompressAI sweep)",
@@ -26,27 +27,35 @@ def load_anchors(path: str = ANCHORS) -> dict:
 
 
 def rd_plot(curves: dict, path: str, anchors: bool = True, max_bpp: float = 2.0) -> None:
-    """Two panels, PSNR and MS-SSIM against bpp: measured curves solid, published anchors dashed."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    """Two panels, PSNR and MS-SSIM against bpp: measured curves solid, published anchors dashed.
+
+    Each curve keeps one colour in both panels; one legend below them.
+    """
+    published = load_anchors() if anchors else {}
+    names = [f"{n} [published]" for n in published] + [f"{f} (measured)" for f in curves]
+    colours = dict(zip(names, plt.cm.tab20(np.linspace(0, 1, 20))[:len(names)]))
+    learned = [family for family in curves if family not in CLASSIC]
+    if len(learned) == 1:  # a single learned curve stands out in black
+        colours[f"{learned[0]} (measured)"] = "black"
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.5), layout="constrained")
     for ax, key, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
-        if anchors:
-            for name, curve in load_anchors().items():
-                if key in curve:
-                    bpp = np.asarray(curve["bpp"])
-                    keep = bpp <= max_bpp
-                    ax.plot(bpp[keep], np.asarray(curve[key])[keep], "--", lw=1, alpha=0.6,
-                            label=f"{name} [published]")
+        for name, curve in published.items():
+            if key in curve:
+                bpp = np.asarray(curve["bpp"])
+                keep = bpp <= max_bpp
+                ax.plot(bpp[keep], np.asarray(curve[key])[keep], "--", lw=1, alpha=0.7,
+                        color=colours[f"{name} [published]"], label=f"{name} [published]")
         for family, points in curves.items():
-            bpp = [p["bpp"] for p in points if p["bpp"] <= max_bpp]
-            values = [p[key] for p in points if p["bpp"] <= max_bpp]
-            ax.plot(bpp, values, "o-", lw=2 if family not in ("jpeg", "webp", "jpeg2000", "avif") else 1.2,
-                    ms=4, label=f"{family} (measured)")
+            shown = [p for p in points if p["bpp"] <= max_bpp]
+            classic = family in CLASSIC
+            ax.plot([p["bpp"] for p in shown], [p[key] for p in shown], "o-", lw=1.2 if classic else 2.5,
+                    ms=3 if classic else 6, color=colours[f"{family} (measured)"], label=f"{family} (measured)")
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     fig.suptitle("Rate-distortion on Kodak (mean over images)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

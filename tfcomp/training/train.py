@@ -110,7 +110,7 @@ def train(config: TrainConfig) -> dict:
     with strategy.scope():
         model = registry.model_class(config.architecture)(**config.model_args)
         if config.init_from:
-            model.load_weights(config.init_from).expect_partial()
+            model.set_weights(_warm_start_weights(config))
         schedule = tf.keras.optimizers.schedules.CosineDecay(
             config.learning_rate, config.steps, alpha=config.final_learning_rate / config.learning_rate)
         model.compile(optimizer=tf.keras.optimizers.Adam(schedule))
@@ -139,6 +139,18 @@ def train(config: TrainConfig) -> dict:
     metadata = save_model(model, os.path.join(workdir, "discarded-model"), record)
     shutil.rmtree(os.path.join(workdir, "discarded-model"), ignore_errors=True)
     return metadata
+
+
+def _warm_start_weights(config: TrainConfig) -> list:
+    """Model weights of a checkpoint, read through a throwaway model.
+
+    Loading the checkpoint into the trained model itself would also restore (lazily, once the optimizer
+    exists) the old run's step counter and Adam moments: the new learning-rate schedule would start at
+    its end.
+    """
+    donor = registry.model_class(config.architecture)(**config.model_args)
+    donor.load_weights(config.init_from).expect_partial()
+    return donor.get_weights()
 
 
 def _worker_workdir(strategy: tf.distribute.Strategy, workdir: str) -> tuple[str, bool]:
