@@ -49,6 +49,7 @@ def _structural_similarity(scales: int):
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)] * 2)
     def both(a, b):
+        """(SSIM, MS-SSIM) of two uint8 (H, W, 3) images."""
         x, y = tf.cast(a, tf.float32)[None], tf.cast(b, tf.float32)[None]
         return tf.image.ssim(x, y, 255.0)[0], tf.image.ssim_multiscale(x, y, 255.0, power_factors=weights)[0]
 

@@ -84,6 +84,7 @@ class WallClock(tf.keras.callbacks.Callback):
         self._base = self.state["wall_time_s"]
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        """Writes the running totals (atomically, so a kill never leaves half a file)."""
         self.state["wall_time_s"] = self._base + time.time() - self._start
         self.state["steps"] = int(self.model.optimizer.iterations.numpy())
         self.state["last_logs"] = {k: float(v) for k, v in (logs or {}).items()}
