@@ -15,7 +15,7 @@ for rung in "${rungs[@]}"; do
   if [ "$rung" = 2 ]; then
     schedule=(--steps 18000 --lr 5e-4 --final-lr 5e-5)
   else
-    schedule=(--steps 6000 --lr 3e-4 --final-lr 3e-5 --init-from runs/bls2017-mse-2/weights/latest)
+    schedule=(--steps 4000 --lr 3e-4 --final-lr 3e-5 --init-from runs/bls2017-mse-2/weights/latest)
   fi
   "$TFCOMP" train -a bls2017 -N 64 --lambda "${LAMBDA[$rung]}" "${DATA[@]}" "${schedule[@]}" \
       --workdir "runs/$name" "saved_models/$name"

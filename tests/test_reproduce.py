@@ -20,6 +20,7 @@ def test_reproduce_writes_results_and_readme_section(zoo_env, tmp_path):
     text = readme.read_text()
     assert "stale" not in text and text.endswith("<!-- results:end -->\ntail\n")
     assert f"| {TINY} |" in text and "Lighter decoders (seed 002)" in text and "BD-rate" in text
+    assert f"| {TINY} (default) |" in text and "### Shipped models" in text
     assert "visual_kodim05.png" in text and os.path.getsize(out / "visual_kodim05.png") > 10000
     assert not (out / "visual_kodim07.png").exists()
     shutil.rmtree(out / "files")

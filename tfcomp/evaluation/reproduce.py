@@ -27,6 +27,26 @@ def _size_mb(path: str) -> float:
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 1e6
 
 
+def shipped_table(summary: dict) -> list[str]:
+    """One row per shipped model: how it was trained and where it lands on Kodak in this run."""
+    lines = ["", "### Shipped models", "",
+             "| model | lambda | N | decoder | steps | wall time | warm start from | data | Kodak bpp | PSNR | MS-SSIM |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    total = 0.0
+    for m in zoo.list_models():
+        t, c = m["training"], m["config"]
+        point = summary["codecs"].get(m["name"], {})
+        total += t.get("wall_time_s", 0.0)
+        default = " (default)" if m["name"] == zoo.default_model() else ""
+        lines.append(f"| {m['name']}{default} | {c['lmbda']:g} | {c.get('num_filters', '')} | {c.get('decoder', '')} | "
+                     f"{t['steps']:,} | {t['wall_time_s'] / 60:.0f} min | {t.get('init_from') or '-'} | "
+                     f"{t['data']} | {fmt(point.get('bpp'), '.4f')} | {fmt(point.get('psnr'), '.2f')} | "
+                     f"{fmt(point.get('ms_ssim'), '.4f')} |")
+    lines += ["", f"Total training wall time of the shipped models: {total / 3600:.1f} h on "
+                  f"{zoo.list_models()[0]['training']['device'] if zoo.list_models() else '-'}."]
+    return lines
+
+
 def decoder_table(summary: dict) -> list[str]:
     """Seed 002's table for our bls2017 models: per decoder variant and lambda, quality, rate, decode time."""
     rows = []
@@ -86,7 +106,7 @@ def reproduce(image_paths: list[str], out_dir: str, readme: str | None, timing_i
     os.makedirs(out_dir, exist_ok=True)
     families = shipped_families() + list(registry.CLASSIC_FAMILIES)
     summary = evaluate(families, image_paths, out_dir, timing_images, warmup, repeats)
-    extra = decoder_table(summary) + visual_comparisons(image_paths, out_dir)
+    extra = shipped_table(summary) + decoder_table(summary) + visual_comparisons(image_paths, out_dir)
     if readme:
         replace_section(readme, results_markdown(summary, out_dir, extra))
     return summary
