@@ -194,3 +194,16 @@ def test_target_bpp_stays_within_budget(zoo_env, photo, tmp_path):
     assert 8 * len(data) / (image.shape[0] * image.shape[1]) <= budget
     assert_clean_failure(run_tfcomp("compress", "--target-bpp", "-1", str(photo), str(tmp_path / "n.tfc"),
                                     env=zoo_env), str(tmp_path / "n.tfc"))
+
+
+def test_a_ladder_without_a_marked_default_resolves_to_its_middle_rung(tiny_zoo, tmp_path, monkeypatch):
+    from tfcomp import zoo
+
+    for name in (TINY, TINY_HIGH):
+        os.symlink(os.path.join(tiny_zoo, name), tmp_path / name)
+    (tmp_path / "zoo.json").write_text(json.dumps({"default": TINY}))
+    monkeypatch.setenv("TFCOMP_MODELS", str(tmp_path))
+    zoo._index.cache_clear()
+    assert os.path.basename(zoo.resolve("bls2017")) == TINY_HIGH
+    assert [m["name"] for m in zoo.family_rungs("bls2017")] == [TINY, TINY_HIGH]
+    zoo._index.cache_clear()

@@ -40,3 +40,15 @@ def test_bd_table_for_a_ladder(zoo_env, image_folder, tmp_path):
     # JPEG interpolated in log-rate at 0.81 bpp: 26 + 6 * ln(0.81 / 0.3) / ln(0.9 / 0.3) = 31.425 dB.
     expected = 32.0 - (26.0 + 6.0 * math.log(2.7) / math.log(3.0))
     assert abs(summary["psnr_gain_vs_jpeg"]["ours-2"] - expected) < 1e-9
+
+
+def test_bd_table_compares_ladders_with_each_other_and_classic_codecs():
+    from tfcomp.evaluation.evaluate import bd_table
+
+    def curve(scale, n):
+        return [{"bpp": b * scale, "psnr": 25 + 4 * b, "ms_ssim_db": 10 + 3 * b} for b in (0.25, 0.5, 1.0, 2.0)[:n]]
+
+    table = bd_table({"jpeg": curve(1.0, 4), "a": curve(0.8, 4), "b": curve(0.5, 3), "b-light": curve(0.6, 2)})
+    assert set(table) == {"a", "b", "b-light"}
+    assert set(table["a"]) == {"jpeg", "b"} and set(table["b-light"]) == {"jpeg", "a", "b"}
+    assert abs(table["a"]["jpeg"]["psnr"] + 20) < 0.5 and table["b"]["a"]["psnr"] < 0

@@ -63,3 +63,30 @@ def test_demo_prints_the_comparison(tmp_path):
     assert "tfcomp" in result.stdout and "jpeg-q" in result.stdout and "webp-q" in result.stdout
     for name in ("sample.tfc", "sample.tfc.png", "sample.jpg", "sample.webp", "side_by_side.png"):
         assert os.path.getsize(tmp_path / "demo" / name) > 0
+
+
+@needs_kodak
+def test_target_psnr_picks_the_cheapest_rung_that_reaches_it(tmp_path):
+    """`--target-psnr 32` on Kodak images: the file decoded in another process reaches 32 dB and the rung
+    below it (when there is one) does not."""
+    from tfcomp.codecs import ladder
+    from tfcomp.evaluation import metrics
+
+    rungs = ladder.ladder(None)
+    for stem in ("kodim03", "kodim13"):
+        source = os.path.join(KODAK, f"{stem}.png")
+        target = tmp_path / f"{stem}.tfc"
+        result = run_tfcomp("compress", "--target-psnr", "32", source, str(target), check=True)
+        run_tfcomp("decompress", str(target), check=True)
+        original = np.asarray(Image.open(source).convert("RGB"))
+        decoded = np.asarray(Image.open(str(target) + ".png"))
+        from tfcomp.codecs.container import unpack
+
+        used = [r.name for r in rungs].index(unpack(target.read_bytes()).model)
+        if "warning" in result.stderr:
+            assert used == len(rungs) - 1 and metrics.psnr(original, decoded) < 32
+            continue
+        assert metrics.psnr(original, decoded) >= 32
+        if used > 0:
+            below = rungs[used - 1]
+            assert metrics.psnr(original, below.decode(below.encode(original))) < 32

@@ -102,3 +102,44 @@ def test_warm_start_takes_weights_but_not_the_old_schedule(image_folder, tmp_pat
                            "--init-from", str(tmp_path / "a" / "weights" / "latest"), "--lambda", "0.1"), check=True)
     meta = json.loads((tmp_path / "mb" / "metadata.json").read_text())
     assert meta["training"]["steps"] == 5 and meta["config"]["lmbda"] == 0.1
+
+
+def _codec_strings(model_dir: str, image) -> tuple:
+    from tfcomp.codecs import container
+    from tfcomp.codecs.learned import LearnedCodec
+
+    return container.unpack(LearnedCodec(model_dir).encode(image)).strings
+
+
+def test_lighter_decoder_keeps_the_frozen_encoder_and_bitstream(tiny_zoo, image_folder, tmp_path):
+    """A decoder variant warm-started from a shipped model with encoder and prior frozen codes the same bits."""
+    from conftest import smooth_image
+
+    donor = os.path.join(tiny_zoo, TINY)
+    run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "v", 10, "--decoder", "2L-K3x3",
+                           "--init-from", donor, "--freeze", "analysis_transform,prior", "--lambda", "0.01"), check=True)
+    meta = json.loads((tmp_path / "v" / "metadata.json").read_text())
+    donor_meta = json.loads(open(os.path.join(donor, "metadata.json")).read())
+    assert meta["family"] == "bls2017-2L-K3x3" and meta["entropy_table_sha256"] == donor_meta["entropy_table_sha256"]
+    warm = meta["training"]["warm_start"]
+    assert warm["analysis_transform"].startswith("12/12") and warm["prior"].startswith("8/8")
+    assert not warm["synthesis_transform"].startswith("8/8")  # the lighter decoder's new layers start fresh
+    image = smooth_image(80, 112, seed=3)
+    assert _codec_strings(str(tmp_path / "v"), image) == _codec_strings(donor, image)
+    assert [s["steps"] for s in meta["training"]["history"]] == [20, 10]
+
+
+def test_hyperprior_warm_starts_from_a_factorized_model(tiny_zoo, image_folder, tmp_path):
+    run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "h", 5, "-a", "bmshj2018", "--transforms",
+                           "bls2017", "--init-from", os.path.join(tiny_zoo, TINY)), check=True)
+    meta = json.loads((tmp_path / "h" / "metadata.json").read_text())
+    warm = meta["training"]["warm_start"]
+    assert warm["analysis_transform"].startswith("12/12") and warm["synthesis_transform"].startswith("13/13")
+    assert warm["hyperprior"].startswith("0/") and meta["config"]["transforms"] == "bls2017"
+    assert meta["latent_strides"] == [16, 64]
+
+
+def test_freezing_an_unknown_part_is_a_clean_error(image_folder, tmp_path):
+    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--freeze", "encoder"))
+    assert result.returncode == 2 and "cannot freeze encoder" in result.stderr
+    assert not (tmp_path / "m").exists()

@@ -46,11 +46,21 @@ def default_model() -> str:
     return name
 
 
+def family_rungs(family: str) -> list[dict]:
+    """Metadata of the shipped models of one ladder (e.g. 'bls2017-2L'), smallest files (lambda) first."""
+    rungs = [m for m in list_models() if m.get("family", m["architecture"]) == family]
+    return sorted(rungs, key=lambda m: m["config"]["lmbda"])
+
+
 def resolve(name: str | None) -> str:
-    """Path of a shipped model given its full name, an architecture name (its default), or None."""
+    """Path of a shipped model given its full name, an architecture or ladder name, or None (the default).
+
+    An architecture or ladder resolves to its default in zoo.json, else to its middle rung.
+    """
     name = name or default_model()
     defaults = _index(models_dir()).get("architecture_defaults", {})
-    name = defaults.get(name, name)
+    rungs = family_rungs(name)
+    name = defaults.get(name) or (rungs[len(rungs) // 2]["name"] if rungs else name)
     path = os.path.join(models_dir(), name)
     if os.path.basename(name) != name or not os.path.exists(os.path.join(path, "metadata.json")):
         known = ", ".join(m["name"] for m in list_models()) or "none"

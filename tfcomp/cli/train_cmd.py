@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 
 
@@ -14,6 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-filters", "-N", type=int, default=128, help="filters per layer")
     p.add_argument("--decoder", default="baseline", help="decoder variant (bls2017: baseline, 2L, K3x3, 2L-K3x3, 2L-K9x9)")
     p.add_argument("--distortion", choices=("mse", "ms-ssim"), default="mse")
+    p.add_argument("--hyper-filters", dest="num_hyper_filters", type=int, default=None,
+                   help="bmshj2018: filters of the hyperprior transforms (default: N)")
+    p.add_argument("--transforms", choices=("bmshj2018", "bls2017"), default="bmshj2018",
+                   help="bmshj2018: the paper's transforms, or bls2017's so a factorized model can warm-start it")
     p.add_argument("--train-data", required=True, help="image folder, glob, or tfds:NAME[:SPLIT]")
     p.add_argument("--val-data", help="validation images (same forms)")
     p.add_argument("--no-downsample", dest="downsample", action="store_false",
@@ -24,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--lr", type=float, default=5e-4, help="initial learning rate (cosine decay)")
     p.add_argument("--final-lr", type=float, default=5e-5, help="learning rate at the last step")
-    p.add_argument("--init-from", help="weights checkpoint to warm-start from (e.g. WORKDIR/weights/latest)")
+    p.add_argument("--init-from", help="warm start: a weights checkpoint (WORKDIR/weights/latest) or a shipped model "
+                                       "directory; parts whose variable names and shapes match are copied")
+    p.add_argument("--freeze", default="", help="comma-separated parts kept fixed, e.g. analysis_transform,prior")
     p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
                    help="tf.distribute strategy; multi-worker reads TF_CONFIG")
     p.add_argument("--logical-cpus", type=int, default=0, help="split the CPU into this many logical devices")
@@ -40,13 +47,24 @@ def run(args: argparse.Namespace) -> int:
     """Trains and prints the saved model's metadata."""
     from tfcomp.training.train import TrainConfig, export_checkpoint, train
 
-    model_args = dict(lmbda=args.lmbda, num_filters=args.num_filters, decoder=args.decoder,
-                      distortion=args.distortion)
+    model_args = _model_args(args)
     config = TrainConfig(
         architecture=args.architecture, model_args=model_args, train_data=args.train_data,
         val_data=args.val_data, output=args.output, workdir=args.workdir, patch=args.patch,
         batch=args.batch, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
         learning_rate=args.lr, final_learning_rate=args.final_lr, downsample=args.downsample,
-        strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed)
+        strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed,
+        freeze=tuple(p for p in args.freeze.split(",") if p))
     print(json.dumps((export_checkpoint if args.export_only else train)(config), indent=2))
     return 0
+
+
+def _model_args(args: argparse.Namespace) -> dict:
+    """The options the chosen architecture's constructor takes (others do not apply to it)."""
+    from tfcomp import registry
+
+    given = dict(lmbda=args.lmbda, num_filters=args.num_filters, decoder=args.decoder,
+                 distortion=args.distortion, transforms=args.transforms,
+                 num_hyper_filters=args.num_hyper_filters or args.num_filters)
+    accepted = inspect.signature(registry.model_class(args.architecture).__init__).parameters
+    return {k: v for k, v in given.items() if k in accepted}

@@ -14,8 +14,7 @@ from tfcomp.evaluation import metrics
 def ladder(name: str | None) -> list[LearnedCodec]:
     """Rungs of the ladder of a family/architecture (or of the default model), smallest files first."""
     family = LearnedCodec(zoo.resolve(name)).family
-    rungs = [LearnedCodec(m["path"]) for m in zoo.list_models() if m.get("family", m["architecture"]) == family]
-    return sorted(rungs, key=lambda c: c.metadata["config"]["lmbda"])
+    return [LearnedCodec(m["path"]) for m in zoo.family_rungs(family)]
 
 
 def rung(name: str | None, quality: int) -> LearnedCodec:

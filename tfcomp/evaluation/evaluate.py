@@ -119,13 +119,16 @@ def _curve(points: list[dict], key: str) -> tuple[list[float], list[float]]:
 
 
 def bd_table(curves: dict) -> dict:
-    """BD-rate (%) of every non-classic family against every classic family, PSNR and MS-SSIM (dB)."""
+    """BD-rate (%) of every learned family against every classic codec and every other learned ladder
+    of three or more rungs, PSNR and MS-SSIM (dB)."""
+    learned = [f for f, points in curves.items() if f not in registry.CLASSIC_FAMILIES and len(points) >= 2]
+    anchors = [f for f in registry.CLASSIC_FAMILIES if f in curves] + \
+              [f for f in learned if len(curves[f]) >= 3]
     table = {}
-    for family, points in curves.items():
-        if family in registry.CLASSIC_FAMILIES or len(points) < 2:
-            continue
-        for anchor in registry.CLASSIC_FAMILIES:
-            if anchor in curves:
+    for family in learned:
+        points = curves[family]
+        for anchor in anchors:
+            if anchor != family:
                 table.setdefault(family, {})[anchor] = {
                     key: bdrate.bd_rate(*_curve(curves[anchor], key), *_curve(points, key))
                     for key in QUALITY_KEYS}
@@ -142,7 +145,7 @@ def gains_vs(curves: dict, anchor: str) -> dict:
 
 
 def write_outputs(rows: list[dict], summary: dict, out_dir: str) -> None:
-    """per_image.csv, summary.json and rd.png."""
+    """per_image.csv, summary.json, rd.png, and rd_decoders.png for lighter-decoder variants."""
     from tfcomp.evaluation import plots
 
     with open(os.path.join(out_dir, "per_image.csv"), "w", newline="") as f:
@@ -151,4 +154,15 @@ def write_outputs(rows: list[dict], summary: dict, out_dir: str) -> None:
         writer.writerows(rows)
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True, default=float)
-    plots.rd_plot(summary["curves"], os.path.join(out_dir, "rd.png"))
+    curves = summary["curves"]
+    variants = variant_families(curves)
+    plots.rd_plot({f: p for f, p in curves.items() if f not in variants}, os.path.join(out_dir, "rd.png"))
+    if variants:
+        bases = {f for f in curves if any(v.startswith(f + "-") for v in variants)}
+        plots.rd_plot({f: p for f, p in curves.items() if f in variants | bases},
+                      os.path.join(out_dir, "rd_decoders.png"), anchors=False)
+
+
+def variant_families(curves: dict) -> set[str]:
+    """Families named after another measured family plus a suffix (e.g. 'bls2017-2L' of 'bls2017')."""
+    return {f for f in curves if any(f.startswith(base + "-") for base in curves if base != f)}

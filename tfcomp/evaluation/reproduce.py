@@ -2,10 +2,12 @@
 the same run, the seed 002 decoder table, visual comparisons, and the README's results section."""
 from __future__ import annotations
 
+import csv
 import math
 import os
 
 import numpy as np
+from tqdm import tqdm
 
 from tfcomp import registry, zoo
 from tfcomp.codecs.classic import PillowCodec
@@ -27,27 +29,80 @@ def _size_mb(path: str) -> float:
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 1e6
 
 
+def training_stages(model: dict) -> list[dict]:
+    """Every training stage behind a shipped model (warm-start donors included), oldest first."""
+    record = model["training"]
+    return record.get("history") or [dict(workdir=record["workdir"], steps=record["steps"],
+                                          wall_time_s=record["wall_time_s"])]
+
+
 def shipped_table(summary: dict) -> list[str]:
     """One row per shipped model: how it was trained and where it lands on Kodak in this run."""
     lines = ["", "### Shipped models", "",
-             "| model | lambda | N | decoder | steps | wall time | warm start from | data | Kodak bpp | PSNR | MS-SSIM |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    total = 0.0
-    for m in zoo.list_models():
+             "Steps and wall time of the model's own last stage; *with donors* adds the stages it was "
+             "warm-started from.", "",
+             "| model | lambda | N | decoder | steps | wall time | with donors | frozen | warm start from | data "
+             "| Kodak bpp | PSNR | MS-SSIM |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    models = zoo.list_models()
+    runs = {}
+    for m in models:
         t, c = m["training"], m["config"]
+        stages = training_stages(m)
+        runs.update({s["workdir"]: s for s in stages})
         point = summary["codecs"].get(m["name"], {})
-        total += t.get("wall_time_s", 0.0)
         default = " (default)" if m["name"] == zoo.default_model() else ""
-        lines.append(f"| {m['name']}{default} | {c['lmbda']:g} | {c.get('num_filters', '')} | {c.get('decoder', '')} | "
-                     f"{t['steps']:,} | {t['wall_time_s'] / 60:.0f} min | {t.get('init_from') or '-'} | "
-                     f"{t['data']} | {fmt(point.get('bpp'), '.4f')} | {fmt(point.get('psnr'), '.2f')} | "
-                     f"{fmt(point.get('ms_ssim'), '.4f')} |")
-    lines += ["", f"Total training wall time of the shipped models: {total / 3600:.1f} h on "
-                  f"{zoo.list_models()[0]['training']['device'] if zoo.list_models() else '-'}."]
+        lines.append(
+            f"| {m['name']}{default} | {c['lmbda']:g} | {c.get('num_filters', '')} | {c.get('decoder', '-')} | "
+            f"{t['steps']:,} | {t['wall_time_s'] / 60:.0f} min | {sum(s['steps'] for s in stages):,} steps, "
+            f"{sum(s['wall_time_s'] for s in stages) / 60:.0f} min | {', '.join(t.get('freeze') or []) or '-'} | "
+            f"{t.get('init_from') or '-'} | {t['data']} | {fmt(point.get('bpp'), '.4f')} | "
+            f"{fmt(point.get('psnr'), '.2f')} | {fmt(point.get('ms_ssim'), '.4f')} |")
+    total = sum(s["wall_time_s"] for s in runs.values())
+    device = models[0]["training"]["device"] if models else "-"
+    lines += ["", f"Total training cost of the shipped models: {len(runs)} training stages, "
+                  f"{sum(s['steps'] for s in runs.values()):,} steps, {total / 3600:.1f} h wall time on {device} "
+                  f"(each stage counted once, however many models descend from it)."]
     return lines
 
 
-def decoder_table(summary: dict) -> list[str]:
+def target_psnr_check(image_paths: list[str], out_dir: str, target: float = 32.0) -> list[str]:
+    """`--target-psnr` on every image: the rung picked must reach the target and be the cheapest that
+    does, by the separate-process PSNRs of the evaluation (per_image.csv)."""
+    from tfcomp.codecs import ladder
+
+    rungs = ladder.ladder(None)
+    measured = {}
+    with open(os.path.join(out_dir, "per_image.csv")) as f:
+        for row in csv.DictReader(f):
+            measured[(row["image"], row["codec"])] = float(row["psnr"])
+    counts, failures, bpps = {}, [], []
+    for path in tqdm(image_paths, desc=f"--target-psnr {target:g}", unit="image"):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        image, _, _ = read_image(path)
+        choice = ladder.choose(rungs, image, target_psnr=target)
+        psnrs = [measured.get((stem, r.name)) for r in rungs]
+        reaching = [i for i, q in enumerate(psnrs) if q is not None and q >= target]
+        expected = rungs[reaching[0]] if reaching else rungs[-1]
+        decoded_psnr = metrics.psnr(image, choice.codec.decode(choice.data))
+        ok = choice.codec.name == expected.name and (decoded_psnr >= target or not reaching)
+        counts[choice.codec.name] = counts.get(choice.codec.name, 0) + 1
+        bpps.append(choice.bpp)
+        if not ok:
+            failures.append(f"{stem} (picked {choice.codec.name}, expected {expected.name}, {decoded_psnr:.2f} dB)")
+        elif not reaching:
+            failures.append(f"{stem}: no rung reaches {target:g} dB, top rung used ({decoded_psnr:.2f} dB, warned)")
+    lines = ["", f"### `tfcomp compress --target-psnr {target:g}` on every image", "",
+             f"Rungs picked ({rungs[0].family} ladder): " +
+             ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())) +
+             f"; mean {np.mean(bpps):.3f} bpp. Every picked file reaches {target:g} dB and its rung is the "
+             f"cheapest that does (checked against the evaluation's separate-process PSNRs): "
+             f"{'yes' if not any('expected' in f for f in failures) else 'NO'}."]
+    lines += [f"- {f}" for f in failures]
+    return lines
+
+
+def decoder_table(summary: dict, out_dir: str) -> list[str]:
     """Seed 002's table for our bls2017 models: per decoder variant and lambda, quality, rate, decode time."""
     rows = []
     for m in zoo.list_models():
@@ -56,20 +111,28 @@ def decoder_table(summary: dict) -> list[str]:
         point = summary["codecs"][m["name"]]
         rows.append(dict(decoder=m["config"]["decoder"], lmbda=m["config"]["lmbda"], name=m["name"],
                          params=m["parameters"]["synthesis"], size=_size_mb(m["path"]), bpp=point["bpp"],
-                         psnr=point["psnr"], decode=point.get("timing", {}).get("decode", math.nan)))
+                         psnr=point["psnr"], decode=point.get("timing", {}).get("decode", math.nan),
+                         synthesis=point.get("timing", {}).get("synthesis", math.nan)))
+    with_variants = {r["lmbda"] for r in rows if r["decoder"] != "baseline"}
+    if with_variants:  # the other rungs have no lighter decoder to compare
+        rows = [r for r in rows if r["lmbda"] in with_variants]
     baseline = {r["lmbda"]: r for r in rows if r["decoder"] == "baseline"}
     lines = ["", "### Lighter decoders (seed 002)", "",
-             "| decoder | lambda | model | decoder params | SavedModel MB | bpp | PSNR | decode s (median) "
-             "| dPSNR vs baseline | decode time vs baseline |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| decoder | lambda | model | decoder params | SavedModel MB | bpp | PSNR | decode s (median, entropy "
+             "decoding included) | of which synthesis s | dPSNR vs baseline | decode time vs baseline |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["decoder"] != "baseline", r["decoder"], r["lmbda"])):
         base = baseline.get(r["lmbda"])
         delta = r["psnr"] - base["psnr"] if base else math.nan
         ratio = r["decode"] / base["decode"] if base else math.nan
         lines.append(f"| {r['decoder']} | {r['lmbda']:g} | {r['name']} | {r['params']:,} | {r['size']:.2f} | "
-                     f"{r['bpp']:.4f} | {r['psnr']:.2f} | {fmt(r['decode'], '.3f')} | {fmt(delta, '+.2f')} | "
+                     f"{r['bpp']:.4f} | {r['psnr']:.2f} | {fmt(r['decode'], '.3f')} | {fmt(r['synthesis'], '.3f')} | "
+                     f"{fmt(delta, '+.2f')} | "
                      f"{fmt(ratio, '.2f')}x |")
     if not any(r["decoder"] != "baseline" for r in rows):
         lines += ["", "No lighter-decoder models are shipped yet: only the baseline row is measured."]
+    elif os.path.exists(os.path.join(out_dir, "rd_decoders.png")):
+        lines += ["", f"![lighter decoders]({os.path.relpath(os.path.join(out_dir, 'rd_decoders.png'), REPO)})"]
     return lines
 
 
@@ -106,7 +169,8 @@ def reproduce(image_paths: list[str], out_dir: str, readme: str | None, timing_i
     os.makedirs(out_dir, exist_ok=True)
     families = shipped_families() + list(registry.CLASSIC_FAMILIES)
     summary = evaluate(families, image_paths, out_dir, timing_images, warmup, repeats)
-    extra = shipped_table(summary) + decoder_table(summary) + visual_comparisons(image_paths, out_dir)
+    extra = (shipped_table(summary) + decoder_table(summary, out_dir) + target_psnr_check(image_paths, out_dir)
+             + visual_comparisons(image_paths, out_dir))
     if readme:
         replace_section(readme, results_markdown(summary, out_dir, extra))
     return summary

@@ -56,6 +56,7 @@ class BLS2017(CodecModel):
 
     architecture = "bls2017"
     latent_strides = (16,)
+    PARTS = ("analysis_transform", "synthesis_transform", "prior")
 
     def __init__(self, lmbda: float = 0.01, num_filters: int = 128, decoder: str = "baseline",
                  distortion: str = "mse", **kwargs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfcomp.models import bls2017
 from tfcomp.models.common import CodecModel
 
 # Scale table of the Gaussian conditional: 64 scales spaced logarithmically from 0.11 to 256.
@@ -61,6 +62,13 @@ def hyper_synthesis_transform(num_filters: int) -> tf.keras.Sequential:
     ], name="hyper_synthesis")
 
 
+# The paper's four-layer transforms, or bls2017's (so a trained factorized model can warm-start one).
+TRANSFORMS = {
+    "bmshj2018": (analysis_transform, synthesis_transform),
+    "bls2017": (bls2017.analysis_transform, bls2017.synthesis_transform),
+}
+
+
 def scale_fn(index: tf.Tensor) -> tf.Tensor:
     """Scale of the Gaussian conditional for a (fractional) index into the log-spaced table."""
     offset = tf.math.log(SCALE_MIN)
@@ -73,14 +81,20 @@ class BMSHJ2018(CodecModel):
 
     architecture = "bmshj2018"
     latent_strides = (16, 64)
+    PARTS = ("analysis_transform", "synthesis_transform", "hyper_analysis_transform",
+             "hyper_synthesis_transform", "hyperprior")
 
     def __init__(self, lmbda: float = 0.01, num_filters: int = 128, num_hyper_filters: int = 128,
-                 distortion: str = "mse", **kwargs):
+                 distortion: str = "mse", transforms: str = "bmshj2018", **kwargs):
         super().__init__(lmbda=lmbda, distortion=distortion, **kwargs)
+        if transforms not in TRANSFORMS:
+            raise ValueError(f"unknown transforms {transforms!r}; choose from {sorted(TRANSFORMS)}")
         self.num_filters = num_filters
         self.num_hyper_filters = num_hyper_filters
-        self.analysis_transform = analysis_transform(num_filters)
-        self.synthesis_transform = synthesis_transform(num_filters)
+        self.transforms = transforms
+        analysis, synthesis = TRANSFORMS[transforms]
+        self.analysis_transform = analysis(num_filters)
+        self.synthesis_transform = synthesis(num_filters)
         self.hyper_analysis_transform = hyper_analysis_transform(num_hyper_filters)
         self.hyper_synthesis_transform = hyper_synthesis_transform(num_filters)
         self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(num_hyper_filters,))
@@ -90,7 +104,7 @@ class BMSHJ2018(CodecModel):
     def get_config(self) -> dict:
         """Constructor arguments, recorded in each shipped model's metadata."""
         return dict(lmbda=self.lmbda, num_filters=self.num_filters, num_hyper_filters=self.num_hyper_filters,
-                    distortion=self.distortion)
+                    distortion=self.distortion, transforms=self.transforms)
 
     def _entropy_models(self, compression: bool):
         conditional = tfc.LocationScaleIndexedEntropyModel(

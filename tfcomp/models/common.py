@@ -7,6 +7,7 @@ import hashlib
 import numpy as np
 import tensorflow as tf
 
+from tfcomp.errors import TfcompError
 from tfcomp.evaluation.metrics import ms_ssim_tf
 
 DISTORTIONS = ("mse", "ms-ssim")
@@ -18,6 +19,8 @@ class CodecModel(tf.keras.Model):
     (tf.functions with input signatures)."""
 
     architecture = "abstract"
+    # Attribute names of the trainable parts, for warm starts and freezing.
+    PARTS: tuple[str, ...] = ("analysis_transform", "synthesis_transform")
 
     def __init__(self, lmbda: float, distortion: str = "mse", **kwargs):
         super().__init__(**kwargs)
@@ -28,6 +31,14 @@ class CodecModel(tf.keras.Model):
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.bpp_tracker = tf.keras.metrics.Mean(name="bpp")
         self.mse_tracker = tf.keras.metrics.Mean(name="mse")
+        self.frozen_parts: tuple[str, ...] = ()
+
+    def freeze(self, parts: tuple[str, ...] | list[str]) -> None:
+        """Keeps the named parts fixed during training (e.g. train a new decoder for a trained encoder)."""
+        unknown = sorted(set(parts) - set(self.PARTS))
+        if unknown:
+            raise TfcompError(f"cannot freeze {', '.join(unknown)}; parts of {self.architecture}: {', '.join(self.PARTS)}")
+        self.frozen_parts = tuple(parts)
 
     def rate_distortion(self, x: tf.Tensor, x_hat: tf.Tensor, bits: tf.Tensor):
         """(loss, bpp, mse) for a batch; MSE on the 0..255 scale, distortion chosen at construction."""
@@ -62,7 +73,8 @@ class CodecModel(tf.keras.Model):
             loss, bpp, mse = self(x, training=True)
             # Gradients are summed over replicas, so each replica contributes its share of the mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.trainable_variables
+        frozen = {v.ref() for part in self.frozen_parts for v in getattr(self, part).trainable_variables}
+        variables = [v for v in self.trainable_variables if v.ref() not in frozen]
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         return self._track(loss, bpp, mse)

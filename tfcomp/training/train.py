@@ -14,6 +14,7 @@ from tfcomp import registry
 from tfcomp.data import pipeline
 from tfcomp.errors import TfcompError
 from tfcomp.training.saving import save_model
+from tfcomp.training.warm_start import check_source, copy_weights, donor_model, lineage, stage_summary
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
@@ -38,6 +39,7 @@ class TrainConfig:
     strategy: str = "default"
     logical_cpus: int = 0
     init_from: str | None = None
+    freeze: tuple[str, ...] = ()
     validation_steps: int = 4
     seed: int = 0
     verbose: int | None = None
@@ -97,8 +99,8 @@ def train(config: TrainConfig) -> dict:
     """Trains (resuming from workdir if a backup is there), saves the SavedModel and its metadata."""
     if config.steps <= 0 or config.steps_per_epoch <= 0 or config.steps % config.steps_per_epoch:
         raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
-    if config.init_from and not tf.io.gfile.exists(config.init_from + ".index"):
-        raise TfcompError(f"--init-from {config.init_from}: no weights checkpoint there (expected {config.init_from}.index)")
+    if config.init_from:
+        check_source(config.init_from)
     tf.keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy, config.logical_cpus)
     images, description = training_images(config.train_data)
@@ -110,8 +112,10 @@ def train(config: TrainConfig) -> dict:
                                             shuffle=False)
     with strategy.scope():
         model = registry.model_class(config.architecture)(**config.model_args)
+        warm_start = None
         if config.init_from:
-            model.set_weights(_warm_start_weights(config))
+            warm_start = copy_weights(donor_model(config.init_from, config.architecture, config.model_args), model)
+        model.freeze(config.freeze)
         schedule = tf.keras.optimizers.schedules.CosineDecay(
             config.learning_rate, config.steps, alpha=config.final_learning_rate / config.learning_rate)
         model.compile(optimizer=tf.keras.optimizers.Adam(schedule))
@@ -134,24 +138,13 @@ def train(config: TrainConfig) -> dict:
     if any(not tf.math.is_finite(v) for v in history.history.get("loss", [0.0])):
         raise RuntimeError("training diverged (NaN loss); lower the learning rate")
     record = _training_record(config, description, clock.state, strategy)
+    record["warm_start"] = warm_start
     if chief:
         return save_model(model, config.output, record)
     # Saving is collective in multi-worker training: the other workers save to scratch and discard it.
     metadata = save_model(model, os.path.join(workdir, "discarded-model"), record)
     shutil.rmtree(os.path.join(workdir, "discarded-model"), ignore_errors=True)
     return metadata
-
-
-def _warm_start_weights(config: TrainConfig) -> list:
-    """Model weights of a checkpoint, read through a throwaway model.
-
-    Loading the checkpoint into the trained model itself would also restore (lazily, once the optimizer
-    exists) the old run's step counter and Adam moments: the new learning-rate schedule would start at
-    its end.
-    """
-    donor = registry.model_class(config.architecture)(**config.model_args)
-    donor.load_weights(config.init_from).expect_partial()
-    return donor.get_weights()
 
 
 def _worker_workdir(strategy: tf.distribute.Strategy, workdir: str) -> tuple[str, bool]:
@@ -168,10 +161,13 @@ def _worker_workdir(strategy: tf.distribute.Strategy, workdir: str) -> tuple[str
 
 def _training_record(config: TrainConfig, description: str, progress: dict, strategy) -> dict:
     """What metadata.json says about how a model was trained."""
-    return dict(dataclasses.asdict(config), data=description, target_steps=config.steps,
-                steps=progress["steps"], wall_time_s=round(progress["wall_time_s"], 1),
-                runs=progress["runs"], final_logs=progress.get("last_logs"),
-                device=_device_description(), replicas=strategy.num_replicas_in_sync)
+    record = dict(dataclasses.asdict(config), data=description, target_steps=config.steps,
+                  steps=progress["steps"], wall_time_s=round(progress["wall_time_s"], 1),
+                  runs=progress["runs"], final_logs=progress.get("last_logs"),
+                  device=_device_description(), replicas=strategy.num_replicas_in_sync)
+    earlier = [s for s in lineage(config.init_from) if s["workdir"] != config.workdir]
+    record["history"] = earlier + [stage_summary(record)]
+    return record
 
 
 def export_checkpoint(config: TrainConfig) -> dict:

@@ -1,0 +1,80 @@
+"""Warm starts: a new model takes a trained model's weights, part by part, wherever names and shapes fit.
+
+The donor may be a weights checkpoint of the same configuration or a shipped model of any registered
+architecture, so a lighter decoder can keep a trained encoder and a hyperprior model can keep trained
+transforms.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from tfcomp import registry
+from tfcomp.errors import TfcompError
+from tfcomp.training.saving import METADATA, read_metadata
+
+
+def check_source(source: str) -> None:
+    """Fails early, with one line, when a warm-start source is neither kind of donor."""
+    if not os.path.exists(os.path.join(source, METADATA)) and not tf.io.gfile.exists(source + ".index"):
+        raise TfcompError(f"--init-from {source}: neither a weights checkpoint ({source}.index) nor a shipped "
+                          f"model directory ({METADATA})")
+
+
+def donor_model(source: str, architecture: str, model_args: dict) -> tf.keras.Model:
+    """The model whose weights are copied: a shipped model directory or a checkpoint of this config."""
+    check_source(source)
+    if os.path.exists(os.path.join(source, METADATA)):
+        meta = read_metadata(source)
+        donor = registry.model_class(meta["architecture"])(**meta["config"])
+        donor.load_weights(os.path.join(source, "variables", "variables")).expect_partial()
+        return donor
+    # A checkpoint of this configuration, read through a throwaway model: loading it into the new model
+    # itself would also restore (once the optimizer exists) the old run's step counter, and the new
+    # learning-rate schedule would start at its end.
+    donor = registry.model_class(architecture)(**model_args)
+    donor.load_weights(source).expect_partial()
+    return donor
+
+
+def copy_weights(donor: tf.keras.Model, model: tf.keras.Model) -> dict[str, str]:
+    """Assigns donor variables to same-named, same-shaped ones of each part; says what was copied."""
+    report = {}
+    for part in model.PARTS:
+        target = getattr(model, part)
+        source = getattr(donor, part, None)
+        available = {v.name: v for v in source.variables} if source is not None else {}
+        copied = 0
+        for variable in target.variables:
+            match = available.get(variable.name)
+            if match is not None and match.shape == variable.shape:
+                variable.assign(match)
+                copied += 1
+        report[part] = f"{copied}/{len(target.variables)} variables copied"
+    return report
+
+
+def stage_summary(record: dict) -> dict:
+    """One training stage as the history of a model lists it."""
+    return dict(workdir=record["workdir"], steps=record["steps"], wall_time_s=record["wall_time_s"],
+                lmbda=record["model_args"].get("lmbda"), init_from=record.get("init_from"),
+                freeze=list(record.get("freeze") or []))
+
+
+def lineage(source: str | None) -> list[dict]:
+    """The training stages behind a warm start's donor, oldest first, so total training cost adds up."""
+    if not source:
+        return []
+    if os.path.exists(os.path.join(source, METADATA)):
+        record = read_metadata(source)["training"]
+        return record.get("history") or lineage(record.get("init_from")) + [stage_summary(record)]
+    # A checkpoint WORKDIR/weights/latest: its run's totals are in WORKDIR/progress.json.
+    workdir = os.path.dirname(os.path.dirname(source))
+    progress = os.path.join(workdir, "progress.json")
+    if not os.path.exists(progress):
+        return []
+    with open(progress) as f:
+        state = json.load(f)
+    return [dict(workdir=workdir, steps=state["steps"], wall_time_s=round(state["wall_time_s"], 1))]
