@@ -2,6 +2,7 @@
 # Trains the shipped bmshj2018 (scale hyperprior) ladder on bls2017's transforms: each rung starts from the
 # bls2017 rung of the same lambda. Stage 1 trains the new hyperprior alone (a random hyperprior would first
 # send the trained transforms gradients of tens of bits per pixel); stage 2 trains everything jointly.
+# Resumable: rerun it (finished rungs are skipped).
 #   usage: scripts/train_hyperprior.sh [RUNG ...]  (default: 1 2 3)
 source "$(dirname "$0")/train_common.sh"
 declare -A DONOR=([1]=2 [2]=3 [3]=4)
@@ -11,9 +12,10 @@ rungs=("$@")
 [ ${#rungs[@]} -gt 0 ] || rungs=(1 2 3)
 for rung in "${rungs[@]}"; do
   name="bmshj2018-mse-$rung"
+  [ -e "saved_models/$name/metadata.json" ] && continue  # done
   lambda="${LAMBDA[${DONOR[$rung]}]}"
   [ -e "runs/$name/hyper/metadata.json" ] ||
-    "$TFCOMP" train "${MODEL[@]}" --lambda "$lambda" "${DATA[@]}" --steps 300 --lr 1e-3 --final-lr 1e-4 \
+    "$TFCOMP" train "${MODEL[@]}" --lambda "$lambda" "${DATA[@]}" --steps 300 --steps-per-epoch 100 --lr 1e-3 --final-lr 1e-4 \
         --freeze analysis_transform,synthesis_transform --init-from "saved_models/bls2017-mse-${DONOR[$rung]}" \
         --workdir "runs/$name-hyper" "runs/$name/hyper"
   "$TFCOMP" train "${MODEL[@]}" --lambda "$lambda" "${DATA[@]}" --steps 2000 --lr 3e-4 --final-lr 3e-5 \

@@ -10,6 +10,7 @@ from tfcomp.errors import TfcompError
 ARCHITECTURES: dict[str, str] = {
     "bls2017": "tfcomp.models.bls2017:BLS2017",
     "bmshj2018": "tfcomp.models.bmshj2018:BMSHJ2018",
+    "slimcae": "tfcomp.models.slimcae:SlimCAE",
 }
 
 

@@ -10,6 +10,7 @@ import json
 import os
 
 import tensorflow as tf
+import tensorflow_compression as tfc
 
 from tfcomp import registry
 from tfcomp.errors import TfcompError
@@ -40,7 +41,8 @@ def donor_model(source: str, architecture: str, model_args: dict) -> tf.keras.Mo
 
 
 def copy_weights(donor: tf.keras.Model, model: tf.keras.Model) -> dict[str, str]:
-    """Assigns donor variables to same-named, same-shaped ones of each part; says what was copied."""
+    """Assigns donor variables to same-named, same-shaped ones of each part, and resizes same-named
+    convolution kernels that differ only in (odd) spatial size; says what was copied."""
     report = {}
     for part in model.PARTS:
         target = getattr(model, part)
@@ -52,8 +54,38 @@ def copy_weights(donor: tf.keras.Model, model: tf.keras.Model) -> dict[str, str]
             if match is not None and match.shape == variable.shape:
                 variable.assign(match)
                 copied += 1
-        report[part] = f"{copied}/{len(target.variables)} variables copied"
+        resized = _resize_kernels(source, target) if source is not None else 0
+        report[part] = f"{copied}/{len(target.variables)} variables copied" + \
+            (f", {resized} kernels resized" if resized else "")
     return report
+
+
+def _resize_kernels(source: tf.Module, target: tf.Module) -> int:
+    """Gives same-named SignalConv2D layers of another kernel size the centre of the donor's kernel
+    (or the donor's kernel padded with zeros): a 3x3 layer starts near what the 5x5 layer computed."""
+    donors = {layer.name: layer for layer in getattr(source, "layers", []) if isinstance(layer, tfc.SignalConv2D)}
+    count = 0
+    for layer in getattr(target, "layers", []):
+        donor = donors.get(layer.name)
+        if donor is None or not isinstance(layer, tfc.SignalConv2D):
+            continue
+        have, want = donor.kernel.shape, layer.kernel.shape
+        if have == want or have[2:] != want[2:] or not all(k % 2 for k in (*have[:2], *want[:2])):
+            continue
+        kernel = donor.kernel
+        for axis in (0, 1):
+            margin = (have[axis] - want[axis]) // 2
+            if margin > 0:
+                kernel = tf.gather(kernel, tf.range(margin, margin + want[axis]), axis=axis)
+            elif margin < 0:
+                pad = [[0, 0]] * 4
+                pad[axis] = [-margin, -margin]
+                kernel = tf.pad(kernel, pad)
+        fresh = tfc.RDFTParameter(kernel)
+        layer.kernel_parameter.real.assign(fresh.real)
+        layer.kernel_parameter.imag.assign(fresh.imag)
+        count += 1
+    return count
 
 
 def stage_summary(record: dict) -> dict:
