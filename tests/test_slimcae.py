@@ -1,6 +1,7 @@
 """SlimCAE: joint loss over widths, chroma term, coding at every width, SavedModel round trip,
 warm starts, and the lambda schedule (with fakes)."""
 import math
+import types
 
 import numpy as np
 import pytest
@@ -17,16 +18,20 @@ LAMBDAS = (0.02, 0.01, 0.005)
 
 
 @pytest.fixture(scope="module")
-def trained() -> SlimCAE:
-    """A tiny SlimCAE trained jointly for a few steps on random 64x64 crops, coding enabled."""
+def saved(tmp_path_factory) -> types.SimpleNamespace:
+    """A tiny SlimCAE trained jointly for a few steps on random 64x64 crops (`model`), then saved as the
+    trainer saves models, which enables coding (`path`, `metadata`)."""
+    from tfcomp.training.saving import save_model
+
     tf.keras.utils.set_random_seed(1)
     model = SlimCAE(lambdas=LAMBDAS, widths=WIDTHS)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     crops = tf.random.uniform((4, 64, 64, 3), 0, 255)
     logs = model.fit(tf.data.Dataset.from_tensor_slices(crops).batch(2), epochs=1, verbose=0).history
     assert set(logs) == {"loss", "bpp", "mse"} and np.isfinite(logs["loss"][0])
-    model.enable_coding()
-    return model
+    path = str(tmp_path_factory.mktemp("zoo") / "slimcae-tiny")
+    metadata = save_model(model, path, {"steps": 2})
+    return types.SimpleNamespace(model=model, path=path, metadata=metadata)
 
 
 def _per_width(model: SlimCAE, x: tf.Tensor) -> list[tuple[float, float, float]]:
@@ -106,36 +111,47 @@ def test_defaults_follow_seed_001():
     np.testing.assert_allclose(np.array(DEFAULT_LAMBDAS) * 255 ** 2, [2048, 1024, 512, 256, 128])
 
 
-@pytest.mark.parametrize("gdn", ["switchable", "slimmable", "modulated"])
-def test_coding_round_trip_at_every_width(gdn):
+@pytest.mark.parametrize("gdn", ["slimmable", "modulated"])
+def test_other_gdn_variants_train_every_parameter(gdn):
     model = SlimCAE(lambdas=LAMBDAS, widths=WIDTHS, gdn=gdn)
-    model.enable_coding()
+    assert model.family == f"slimcae-{gdn}"
+    with tf.GradientTape() as tape:
+        loss, _, _ = model(tf.random.uniform((1, 32, 32, 3), 0, 255), training=True)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    assert np.isfinite(float(loss))
+    assert [v.name for v, g in zip(model.trainable_variables, gradients) if g is None] == []
+
+
+def test_coding_round_trip_at_every_width(saved):
+    trained = saved.model
     image = smooth_image(37, 53)  # not a multiple of 16
     for index, width in enumerate(WIDTHS):
-        assert model.analyze(image, index).shape == (1, 3, 4, width) and model.latent_channels(index) == width
-        strings, shapes = model.compress(image, index)
+        y = trained.analyze(image, index)
+        assert y.shape == (1, 3, 4, width) and trained.latent_channels(index) == width
+        strings, shapes = trained.compress(image, index)
         assert shapes.numpy().tolist() == [[3, 4]]
-        decoded = model.decompress(strings, tf.constant([37, 53]), shapes, index)
+        decoded = trained.decompress(strings, tf.constant([37, 53]), shapes, index)
         assert decoded.shape == (37, 53, 3) and decoded.dtype == tf.uint8
-        # Decoding equals synthesis of the rounded latents, and the estimate is near the real size.
-        y_hat = model.entropy_decode(strings, shapes, index)
-        np.testing.assert_array_equal(y_hat, tf.round(model.analyze(image, index)))
-        np.testing.assert_array_equal(decoded, model.synthesize(y_hat, tf.constant([37, 53]), index))
-        assert float(model.estimate_bits(image, index)) > 0
+        # Decoding gives the quantized latents, and the image is their synthesis.
+        y_hat = trained.entropy_decode(strings, shapes, index)
+        np.testing.assert_array_equal(y_hat, trained.entropy_models[index].quantize(y))
+        np.testing.assert_array_equal(decoded, trained.synthesize(y_hat, tf.constant([37, 53]), index))
+        # The rate estimate is what the range coder spends (a few bytes of overhead on a tiny image).
+        assert abs(float(trained.estimate_bits(image, index)) - 8 * len(strings.numpy()[0])) < 64
     with pytest.raises(tf.errors.InvalidArgumentError, match="width index out of range"):
-        model.compress(image, len(WIDTHS))
+        trained.compress(image, len(WIDTHS))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not compatible"):
+        trained.synthesize(tf.zeros((1, 3, 4, 6)), tf.constant([37, 53]), 0)  # width 8 needs 8 channels
 
 
-def test_savedmodel_codes_every_width_like_the_model(trained, tmp_path):
+def test_savedmodel_codes_every_width_like_the_model(saved):
     """Saved as the trainer saves models, reloaded without Keras: same tables, strings and pixels."""
-    from tfcomp.training.saving import save_model
-
-    metadata = save_model(trained, str(tmp_path / "slimcae-tiny"), {"steps": 2})
+    trained, metadata = saved.model, saved.metadata
     assert metadata["architecture"] == "slimcae" and metadata["family"] == "slimcae"
     assert metadata["config"] == dict(lambdas=list(LAMBDAS), widths=list(WIDTHS), gdn="switchable",
                                       distortion="mse", chroma_weight=0.0)
     assert metadata["latent_channels"] == 8 and metadata["latent_strides"] == [16]
-    loaded = tf.saved_model.load(str(tmp_path / "slimcae-tiny"))
+    loaded = tf.saved_model.load(saved.path)
     np.testing.assert_array_equal(loaded.entropy_tables(), trained.entropy_tables())
     image = smooth_image(50, 70, seed=3)
     shape = tf.constant([50, 70])
@@ -147,6 +163,7 @@ def test_savedmodel_codes_every_width_like_the_model(trained, tmp_path):
         np.testing.assert_array_equal(shapes, loaded_shapes)
         pixels = trained.decompress(strings, shape, shapes, index).numpy()
         np.testing.assert_array_equal(loaded.decompress(strings, shape, shapes, index), pixels)
+        assert float(loaded.estimate_bits(image, index)) == pytest.approx(float(trained.estimate_bits(image, index)))
         decoded.append(pixels)
     # The widths are different codecs: their reconstructions differ.
     assert not np.array_equal(decoded[0], decoded[-1])
@@ -165,9 +182,14 @@ def test_warm_start_copies_matching_widths():
     assert report["priors"] == "16/24 variables copied"
     assert report["analysis_transform"] == "16/20 variables copied"
     np.testing.assert_array_equal(model.priors[2].variables[0], donor.priors[1].variables[0])
+    # Each part can be frozen, as the trainer's train_step reads it.
+    model.freeze(SlimCAE.PARTS)
+    assert sum(len(getattr(model, part).trainable_variables) for part in model.PARTS) == len(
+        model.trainable_variables)
 
 
-def test_measure_widths_reports_real_file_sizes(trained):
+def test_measure_widths_reports_real_file_sizes(saved):
+    trained = saved.model
     image = smooth_image(32, 48, seed=5)
     points = measure_widths(trained, [image])
     assert len(points) == len(WIDTHS)

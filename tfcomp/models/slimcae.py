@@ -29,7 +29,7 @@ class AnalysisTransform(tf.keras.layers.Layer):
 
     def __init__(self, widths: Sequence[int], gdn: str, **kwargs):
         super().__init__(name="analysis", **kwargs)
-        full = widths[0]
+        full = max(widths)
         self.layer_0 = SlimmableSignalConv2D(3, full, (9, 9), corr=True, strides_down=4, name="layer_0")
         self.gdn_0 = slimmable_gdn(gdn, widths, name="gdn_0")
         self.layer_1 = SlimmableSignalConv2D(full, full, (5, 5), corr=True, strides_down=2, name="layer_1")
@@ -49,7 +49,7 @@ class SynthesisTransform(tf.keras.layers.Layer):
 
     def __init__(self, widths: Sequence[int], gdn: str, **kwargs):
         super().__init__(name="synthesis", **kwargs)
-        full = widths[0]
+        full = max(widths)
         self.layer_0 = SlimmableSignalConv2D(full, full, (5, 5), corr=False, strides_up=2, name="layer_0")
         self.igdn_0 = slimmable_gdn(gdn, widths, inverse=True, name="igdn_0")
         self.layer_1 = SlimmableSignalConv2D(full, full, (5, 5), corr=False, strides_up=2, name="layer_1")
@@ -63,7 +63,7 @@ class SynthesisTransform(tf.keras.layers.Layer):
         return self.layer_2(x) * 255.0
 
 
-def priors(widths: Sequence[int]) -> list[tfc.NoisyDeepFactorized]:
+def switchable_priors(widths: Sequence[int]) -> list[tfc.NoisyDeepFactorized]:
     """Switchable entropy models: one factorized prior per width, its variables named by the width."""
     result = []
     for width in widths:
@@ -137,7 +137,7 @@ class SlimCAE(CodecModel):
         self.chroma_weight = float(chroma_weight)
         self.analysis_transform = AnalysisTransform(widths, gdn)
         self.synthesis_transform = SynthesisTransform(widths, gdn)
-        self.priors = priors(widths)
+        self.priors = switchable_priors(widths)
         self.build((None, None, None, 3))
         self.entropy_models = None
 
