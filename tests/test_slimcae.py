@@ -230,3 +230,40 @@ def test_schedule_gives_up_after_seven_tries_per_pair():
     lambdas, tries = schedule_lambdas([2.0, 1.0, 0.5], calls.append, lambda: _points(4, 4))
     assert len(calls) == len(tries) == 14 and [t.attempt for t in tries] == list(range(1, 8)) * 2
     np.testing.assert_allclose(lambdas, [2.0, 0.8 ** 7, 0.5 * 0.8 ** 14])
+
+
+def test_cli_codes_every_width_and_files_remember_theirs(saved, tmp_path):
+    """`tfcomp compress -m slimcae --width W` in one process, `decompress` in another: identical pixels
+    to in-process decoding, the width read back from the file; -q picks widths narrowest first."""
+    import json
+    import os
+
+    from PIL import Image
+
+    from conftest import run_tfcomp
+    from tfcomp.codecs import container
+    from tfcomp.codecs.learned import LearnedCodec
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    os.symlink(saved.path, zoo / "slimcae-tiny")
+    (zoo / "zoo.json").write_text(json.dumps({"default": "slimcae-tiny"}))
+    env = {"TFCOMP_MODELS": str(zoo)}
+    source = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(48, 80, seed=5)).save(source)
+    for index, width in enumerate(WIDTHS):
+        target = tmp_path / f"w{width}.tfc"
+        run_tfcomp("compress", "-m", "slimcae", "--width", str(width), str(source), str(target), env=env, check=True)
+        run_tfcomp("decompress", str(target), env=env, check=True)
+        data = target.read_bytes()
+        assert container.unpack(data).variant == index
+        decoded = np.asarray(Image.open(str(target) + ".png"))
+        np.testing.assert_array_equal(decoded, LearnedCodec(saved.path, index).decode(data))
+    run_tfcomp("compress", "-q", "1", str(source), str(tmp_path / "q1.tfc"), env=env, check=True)
+    assert container.unpack((tmp_path / "q1.tfc").read_bytes()).variant == len(WIDTHS) - 1
+    bad = run_tfcomp("compress", "--width", "5", str(source), str(tmp_path / "bad.tfc"), env=env)
+    assert bad.returncode == 2 and "no width 5" in bad.stderr and not (tmp_path / "bad.tfc").exists()
+    c = container.unpack((tmp_path / "w8.tfc").read_bytes())
+    (tmp_path / "v9.tfc").write_bytes(container.pack(container.Container(**{**c.__dict__, "variant": 9})))
+    corrupt = run_tfcomp("decompress", str(tmp_path / "v9.tfc"), env=env)
+    assert corrupt.returncode == 2 and "width index 9" in corrupt.stderr

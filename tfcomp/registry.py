@@ -26,7 +26,8 @@ CLASSIC_FAMILIES = ("jpeg", "webp", "jpeg2000", "avif")
 
 
 def codec(name: str):
-    """One codec at one rate point: a classic 'jpeg-q50' / 'jpeg2000-r24' or a shipped model's name."""
+    """One codec at one rate point: a classic 'jpeg-q50' / 'jpeg2000-r24', a shipped model's name, or
+    'NAME-w96' for one width of a slimmable model."""
     from tfcomp.codecs.classic import PillowCodec
 
     family, _, setting = name.rpartition("-")
@@ -42,11 +43,11 @@ def codec_family(name: str) -> list:
     ladder ('bls2017'), or the single codec a full name denotes."""
     from tfcomp import zoo
     from tfcomp.codecs.classic import PillowCodec
-    from tfcomp.codecs.learned import LearnedCodec
+    from tfcomp.codecs.learned import rate_points
 
     if name in CLASSIC_FAMILIES:
         return PillowCodec.sweep(name)
-    ladder = [m for m in zoo.list_models() if m.get("family", m["architecture"]) == name]
+    ladder = zoo.family_rungs(name)
     if ladder:
-        return [LearnedCodec(m["path"]) for m in ladder]
+        return [c for m in ladder for c in rate_points(m)]
     return [codec(name)]

@@ -49,7 +49,8 @@ def default_model() -> str:
 def family_rungs(family: str) -> list[dict]:
     """Metadata of the shipped models of one ladder (e.g. 'bls2017-2L'), smallest files (lambda) first."""
     rungs = [m for m in list_models() if m.get("family", m["architecture"]) == family]
-    return sorted(rungs, key=lambda m: m["config"]["lmbda"])
+    # A slimmable model is a ladder by itself (its lambdas are a list); it sorts by its widest rate.
+    return sorted(rungs, key=lambda m: m["config"].get("lmbda", max(m["config"].get("lambdas", [0.0]))))
 
 
 def resolve(name: str | None) -> str:

@@ -19,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     quality = p.add_mutually_exclusive_group()
     quality.add_argument("-q", "--quality", type=int, metavar="N",
                          help="rung N of the model's ladder (1 = smallest files; see `tfcomp zoo`)")
+    quality.add_argument("--width", type=int, metavar="W",
+                         help="slimmable models (slimcae): code at width W, e.g. -m slimcae --width 96")
     quality.add_argument("--target-bpp", type=float, metavar="BPP",
                          help="best rung whose file stays within BPP bits per pixel for this image")
     quality.add_argument("--target-psnr", type=float, metavar="DB",
@@ -51,7 +53,10 @@ def compress(args: argparse.Namespace) -> int:
     for value, flag in ((args.target_bpp, "--target-bpp"), (args.target_psnr, "--target-psnr")):
         if value is not None and not value > 0:
             raise TfcompError(f"{flag} must be positive")
-    codec = ladder.rung(args.model, args.quality) if args.quality is not None else learned.load(args.model)
+    if args.quality is not None:
+        codec = ladder.rung(args.model, args.quality)
+    else:
+        codec = learned.load(args.model, width=args.width)
     image, grayscale, notes = images.read_image(args.input)
     for message in notes:
         note(message)

@@ -19,6 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="bmshj2018: filters of the hyperprior transforms (default: N)")
     p.add_argument("--transforms", choices=("bmshj2018", "bls2017"), default="bmshj2018",
                    help="bmshj2018: the paper's transforms, or bls2017's so a factorized model can warm-start it")
+    p.add_argument("--widths", type=_floats(int), help="slimcae: comma-separated widths, widest first "
+                                                       "(default: 192,144,96,72,48)")
+    p.add_argument("--lambdas", type=_floats(float), help="slimcae: one lambda per width (default: seed 001's)")
+    p.add_argument("--gdn", choices=("switchable", "slimmable", "modulated"), default="switchable",
+                   help="slimcae: GDN variant (default: %(default)s)")
+    p.add_argument("--chroma-weight", type=float, default=0.0,
+                   help="slimcae: weight of the CIELAB chroma-difference term (default: off)")
     p.add_argument("--train-data", required=True, help="image folder, glob, or tfds:NAME[:SPLIT]")
     p.add_argument("--val-data", help="validation images (same forms)")
     p.add_argument("--no-downsample", dest="downsample", action="store_false",
@@ -65,6 +72,17 @@ def _model_args(args: argparse.Namespace) -> dict:
 
     given = dict(lmbda=args.lmbda, num_filters=args.num_filters, decoder=args.decoder,
                  distortion=args.distortion, transforms=args.transforms,
-                 num_hyper_filters=args.num_hyper_filters or args.num_filters)
+                 num_hyper_filters=args.num_hyper_filters or args.num_filters, widths=args.widths,
+                 lambdas=args.lambdas, gdn=args.gdn, chroma_weight=args.chroma_weight)
     accepted = inspect.signature(registry.model_class(args.architecture).__init__).parameters
-    return {k: v for k, v in given.items() if k in accepted}
+    return {k: v for k, v in given.items() if k in accepted and v is not None}
+
+
+def _floats(kind: type):
+    """An argparse type for comma-separated numbers."""
+    def parse(text: str) -> list:
+        try:
+            return [kind(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    return parse

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 
 from tfcomp import zoo
-from tfcomp.codecs.learned import LearnedCodec
+from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.errors import TfcompError
 from tfcomp.evaluation import metrics
 
@@ -14,7 +14,7 @@ from tfcomp.evaluation import metrics
 def ladder(name: str | None) -> list[LearnedCodec]:
     """Rungs of the ladder of a family/architecture (or of the default model), smallest files first."""
     family = LearnedCodec(zoo.resolve(name)).family
-    return [LearnedCodec(m["path"]) for m in zoo.family_rungs(family)]
+    return [codec for m in zoo.family_rungs(family) for codec in rate_points(m)]
 
 
 def rung(name: str | None, quality: int) -> LearnedCodec:

@@ -14,17 +14,34 @@ from tfcomp.training.saving import read_metadata
 
 
 class LearnedCodec(Codec):
-    """One trained model (one rate point) loaded from its SavedModel directory."""
+    """One rate point of a trained model loaded from its SavedModel directory: the model itself, or one
+    width of a slimmable model (whose index every file stores in its `variant` byte)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, width_index: int | None = None):
         self.path = path
         self.metadata = read_metadata(path)
         self.family = self.metadata.get("family", self.metadata["architecture"])
+        self.widths = self.metadata["config"].get("widths")
+        if width_index is not None and not (self.widths and 0 <= width_index < len(self.widths)):
+            raise TfcompError(f"{self.model_name} has no width index {width_index}"
+                              + (f" (widths {self.widths})" if self.widths else " (not a slimmable model)"))
+        self.width_index = width_index if width_index is not None else (0 if self.widths else None)
+
+    @property
+    def model_name(self) -> str:
+        """The model's shipped name, also written into every file it makes."""
+        return self.metadata["name"]
 
     @property
     def name(self) -> str:
-        """The model's shipped name, also written into every file it makes."""
-        return self.metadata["name"]
+        """The rate point's name: the model's, with '-w<width>' for a width of a slimmable model."""
+        return self.model_name if self.widths is None else f"{self.model_name}-w{self.widths[self.width_index]}"
+
+    def _width(self) -> tuple:
+        """The extra argument a slimmable model's coding functions take."""
+        import tensorflow as tf
+
+        return () if self.widths is None else (tf.constant(self.width_index, tf.int32),)
 
     @functools.cached_property
     def model(self):
@@ -54,10 +71,10 @@ class LearnedCodec(Codec):
 
     def encode(self, image: np.ndarray, grayscale: bool = False) -> bytes:
         """Compresses a uint8 RGB image into a .tfc file."""
-        strings, shapes = self.model.compress(image)
+        strings, shapes = self.model.compress(image, *self._width())
         return container.pack(container.Container(
-            model=self.name, table_hash=self.table_hash, height=image.shape[0], width=image.shape[1],
-            channels=1 if grayscale else 3, variant=0,
+            model=self.model_name, table_hash=self.table_hash, height=image.shape[0], width=image.shape[1],
+            channels=1 if grayscale else 3, variant=self.width_index or 0,
             latent_shapes=tuple(tuple(int(v) for v in s) for s in shapes.numpy()),
             strings=tuple(strings.numpy())))
 
@@ -67,8 +84,10 @@ class LearnedCodec(Codec):
 
     def decode_container(self, c: container.Container) -> np.ndarray:
         """Checks a parsed container against this model, then decodes it."""
-        if c.model != self.name:
-            raise TfcompError(f"file was made by model {c.model!r}, not {self.name!r}")
+        if c.model != self.model_name:
+            raise TfcompError(f"file was made by model {c.model!r}, not {self.model_name!r}")
+        if c.variant != (self.width_index or 0):
+            raise TfcompError(f"file was made at variant {c.variant}, not {self.width_index or 0} of {self.model_name!r}")
         if c.table_hash != self.table_hash:
             raise TfcompError(f"file's entropy-table hash does not match model {self.name!r} (different version?)")
         if c.latent_shapes != self.expected_latent_shapes(c.height, c.width):
@@ -76,12 +95,12 @@ class LearnedCodec(Codec):
         import tensorflow as tf
 
         image = self.model.decompress(tf.constant(c.strings), tf.constant([c.height, c.width], tf.int32),
-                                      tf.constant(c.latent_shapes, tf.int32))
+                                      tf.constant(c.latent_shapes, tf.int32), *self._width())
         return image.numpy()
 
     def estimated_bits(self, image: np.ndarray) -> float:
         """The entropy model's rate estimate for an image, to compare with the real file size."""
-        return float(self.model.estimate_bits(image))
+        return float(self.model.estimate_bits(image, *self._width()))
 
     def stages(self, image: np.ndarray, data: bytes) -> dict:
         """Encode/decode totals plus the transforms and the entropy coding timed apart."""
@@ -91,21 +110,48 @@ class LearnedCodec(Codec):
         strings = tf.constant(c.strings)
         shapes = tf.constant(c.latent_shapes, tf.int32)
         x_shape = tf.constant([c.height, c.width], tf.int32)
-        y = self.model.analyze(image)
-        y_hat = self.model.entropy_decode(strings, shapes)
+        w = self._width()
+        y = self.model.analyze(image, *w)
+        y_hat = self.model.entropy_decode(strings, shapes, *w)
         return {
             "encode": lambda: self.encode(image),
             "decode": lambda: self.decode(data),
-            "analysis": lambda: self.model.analyze(image).numpy(),
-            "entropy_encode": lambda: self.model.entropy_encode(y)[0].numpy(),
-            "entropy_decode": lambda: self.model.entropy_decode(strings, shapes).numpy(),
-            "synthesis": lambda: self.model.synthesize(y_hat, x_shape).numpy(),
+            "analysis": lambda: self.model.analyze(image, *w).numpy(),
+            "entropy_encode": lambda: self.model.entropy_encode(y, *w)[0].numpy(),
+            "entropy_decode": lambda: self.model.entropy_decode(strings, shapes, *w).numpy(),
+            "synthesis": lambda: self.model.synthesize(y_hat, x_shape, *w).numpy(),
         }
 
 
-def load(name: str | None = None) -> LearnedCodec:
-    """A shipped model by full name or architecture (its default); the CLI default when None."""
-    return LearnedCodec(zoo.resolve(name))
+def rate_points(metadata: dict) -> list[LearnedCodec]:
+    """Every rate point of a shipped model, smallest files first (a slimmable model's narrowest width)."""
+    widths = metadata["config"].get("widths")
+    if not widths:
+        return [LearnedCodec(metadata["path"])]
+    return [LearnedCodec(metadata["path"], i) for i in reversed(range(len(widths)))]
+
+
+def load(name: str | None = None, width: int | None = None) -> LearnedCodec:
+    """A shipped model by full name or architecture (its default; the CLI default when None), at a width
+    for slimmable models ('NAME-w96' names one too)."""
+    base, _, suffix = (name or "").rpartition("-w")
+    if width is None and base and suffix.isdigit() and _is_model(base):
+        name, width = base, int(suffix)
+    codec = LearnedCodec(zoo.resolve(name))
+    if width is None:
+        return codec
+    if not codec.widths or width not in codec.widths:
+        raise TfcompError(f"{codec.model_name} has no width {width}"
+                          + (f" (widths {codec.widths})" if codec.widths else " (not a slimmable model)"))
+    return LearnedCodec(codec.path, codec.widths.index(width))
+
+
+def _is_model(name: str) -> bool:
+    try:
+        zoo.resolve(name)
+        return True
+    except TfcompError:
+        return False
 
 
 def decode_file(data: bytes) -> tuple[np.ndarray, container.Container]:
@@ -115,8 +161,12 @@ def decode_file(data: bytes) -> tuple[np.ndarray, container.Container]:
 
 
 def load_for_file(c: container.Container) -> LearnedCodec:
-    """The shipped model a parsed file names; a clear error when it is not shipped."""
+    """The shipped model (and width) a parsed file names; a clear error when it is not shipped."""
     try:
-        return LearnedCodec(zoo.resolve(c.model))
+        path = zoo.resolve(c.model)
     except TfcompError:
         raise TfcompError(f"file needs model {c.model!r}, which is not installed") from None
+    widths = read_metadata(path)["config"].get("widths")
+    if widths and not c.variant < len(widths):
+        raise TfcompError(f"corrupt tfcomp file (width index {c.variant} of a {len(widths)}-width model)")
+    return LearnedCodec(path, c.variant if widths else None)

@@ -36,6 +36,11 @@ def training_stages(model: dict) -> list[dict]:
                                           wall_time_s=record["wall_time_s"])]
 
 
+def lambdas_text(config: dict) -> str:
+    """A model's lambda, or a slimmable model's lambdas (widest first)."""
+    return f"{config['lmbda']:g}" if "lmbda" in config else " / ".join(f"{v:.3g}" for v in config["lambdas"])
+
+
 def shipped_table(summary: dict) -> list[str]:
     """One row per shipped model: how it was trained and where it lands on Kodak in this run."""
     lines = ["", "### Shipped models", "",
@@ -53,7 +58,7 @@ def shipped_table(summary: dict) -> list[str]:
         point = summary["codecs"].get(m["name"], {})
         default = " (default)" if m["name"] == zoo.default_model() else ""
         lines.append(
-            f"| {m['name']}{default} | {c['lmbda']:g} | {c.get('num_filters', '')} | {c.get('decoder', '-')} | "
+            f"| {m['name']}{default} | {lambdas_text(c)} | {c.get('num_filters', '')} | {c.get('decoder', '-')} | "
             f"{t['steps']:,} | {t['wall_time_s'] / 60:.0f} min | {sum(s['steps'] for s in stages):,} steps, "
             f"{sum(s['wall_time_s'] for s in stages) / 60:.0f} min | {', '.join(t.get('freeze') or []) or '-'} | "
             f"{t.get('init_from') or '-'} | {t['data']} | {fmt(point.get('bpp'), '.4f')} | "
