@@ -21,8 +21,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tfcomp demo
 
+# Two workers, tests of one file on the same worker (they share module fixtures).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 evaluate: $(STAMP)
 	$(BIN)/tfcomp evaluate --out results/evaluate
