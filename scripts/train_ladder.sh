@@ -23,7 +23,8 @@ for rung in "${rungs[@]}"; do
   if [[ " ${DECODER_RUNGS[*]} " == *" $rung "* ]]; then
     "$TFCOMP" train -a bls2017 -N 64 --lambda "${LAMBDA[$rung]}" "${DATA[@]}" "${DECODER_STAGE[@]}" \
         --init-from "runs/$name/joint" --workdir "runs/$name-decoder" "saved_models/$name"
-  else
-    rm -rf "saved_models/$name" && cp -r "runs/$name/joint" "saved_models/$name"
+  else  # the joint stage's last checkpoint, saved under the rung's name
+    "$TFCOMP" train -a bls2017 -N 64 --lambda "${LAMBDA[$rung]}" "${DATA[@]}" "${schedule[@]}" \
+        --workdir "runs/$name" --export-only "saved_models/$name"
   fi
 done

@@ -38,6 +38,13 @@ def list_models() -> list[dict]:
     return found
 
 
+def training_stages(model: dict) -> list[dict]:
+    """Every training stage behind a shipped model (warm-start donors included), oldest first."""
+    record = model["training"]
+    return record.get("history") or [dict(workdir=record["workdir"], steps=record["steps"],
+                                          wall_time_s=record["wall_time_s"])]
+
+
 def default_model() -> str:
     """Name of the CLI's default model."""
     name = _index(models_dir()).get("default")

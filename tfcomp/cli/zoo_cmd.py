@@ -26,13 +26,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([dict(m, default=m["name"] == default) for m in models], indent=2))
         return 0
     print(f"{'':2}{'name':24}{'architecture':14}{'decoder':10}{'N':>5}{'lambda':>9}"
-          f"{'Kodak bpp':>11}{'PSNR':>8}{'MS-SSIM':>9}{'steps':>8}")
+          f"{'Kodak bpp':>11}{'PSNR':>8}{'MS-SSIM':>9}{'steps, all stages':>19}")
     for m in models:
         config, kodak = m["config"], m.get("kodak", {})
         print(f"{'*' if m['name'] == default else '':2}{m['name']:24}{m['architecture']:14}"
               f"{config.get('decoder', '-'):10}{config.get('num_filters', 0):>5}{config.get('lmbda', 0):>9g}"
               f"{kodak.get('bpp', float('nan')):>11.3f}{kodak.get('psnr', float('nan')):>8.2f}"
-              f"{kodak.get('ms_ssim', float('nan')):>9.4f}{m['training'].get('steps', 0):>8}")
+              f"{kodak.get('ms_ssim', float('nan')):>9.4f}{sum(s['steps'] for s in zoo.training_stages(m)):>19,}")
     if not models:
         print("(no shipped models found)")
     return 0

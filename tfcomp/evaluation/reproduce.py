@@ -29,13 +29,6 @@ def _size_mb(path: str) -> float:
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 1e6
 
 
-def training_stages(model: dict) -> list[dict]:
-    """Every training stage behind a shipped model (warm-start donors included), oldest first."""
-    record = model["training"]
-    return record.get("history") or [dict(workdir=record["workdir"], steps=record["steps"],
-                                          wall_time_s=record["wall_time_s"])]
-
-
 def lambdas_text(config: dict) -> str:
     """A model's lambda, or a slimmable model's lambdas (widest first)."""
     return f"{config['lmbda']:g}" if "lmbda" in config else " / ".join(f"{v:.3g}" for v in config["lambdas"])
@@ -53,7 +46,7 @@ def shipped_table(summary: dict) -> list[str]:
     runs = {}
     for m in models:
         t, c = m["training"], m["config"]
-        stages = training_stages(m)
+        stages = zoo.training_stages(m)
         runs.update({s["workdir"]: s for s in stages})
         point = summary["codecs"].get(m["name"], {})
         default = " (default)" if m["name"] == zoo.default_model() else ""
