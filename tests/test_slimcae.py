@@ -30,7 +30,8 @@ def saved(tmp_path_factory) -> types.SimpleNamespace:
     logs = model.fit(tf.data.Dataset.from_tensor_slices(crops).batch(2), epochs=1, verbose=0).history
     assert set(logs) == {"loss", "bpp", "mse"} and np.isfinite(logs["loss"][0])
     path = str(tmp_path_factory.mktemp("zoo") / "slimcae-tiny")
-    metadata = save_model(model, path, {"steps": 2})
+    record = {"steps": 2, "wall_time_s": 1.0, "workdir": "in-test", "data": "random 64x64 crops", "device": "CPU"}
+    metadata = save_model(model, path, record)
     return types.SimpleNamespace(model=model, path=path, metadata=metadata)
 
 
@@ -267,3 +268,32 @@ def test_cli_codes_every_width_and_files_remember_theirs(saved, tmp_path):
     (tmp_path / "v9.tfc").write_bytes(container.pack(container.Container(**{**c.__dict__, "variant": 9})))
     corrupt = run_tfcomp("decompress", str(tmp_path / "v9.tfc"), env=env)
     assert corrupt.returncode == 2 and "width index 9" in corrupt.stderr
+
+
+def test_reproduction_run_reports_every_width(saved, tmp_path):
+    """With a slimmable model shipped, the reproduction run adds seed 001's per-width table, the MS-SSIM
+    histograms and the grid of reconstructions."""
+    import json
+    import os
+
+    from PIL import Image
+
+    from conftest import run_tfcomp
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    os.symlink(saved.path, zoo / "slimcae-tiny")
+    (zoo / "zoo.json").write_text(json.dumps({"default": "slimcae-tiny"}))
+    images = tmp_path / "kodak"
+    images.mkdir()
+    Image.fromarray(smooth_image(192, 192, seed=2)).save(images / "kodim23.png")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:start -->\n<!-- results:end -->\n")
+    out = tmp_path / "results"
+    run_tfcomp("reproduce", "--images", str(images), "--out", str(out), "--readme", str(readme), "--repeats", "1",
+               "--warmup", "0", "--timing-images", "1", env={"TFCOMP_MODELS": str(zoo)}, check=True)
+    text = readme.read_text()
+    assert "### SlimCAE `slimcae-tiny` (seed 001), per width" in text
+    for width in WIDTHS:
+        assert f"| {width} | slimcae-tiny-w{width} |" in text
+    assert (out / "ms_ssim_slimcae-tiny.png").stat().st_size > 5000 and (out / "widths_slimcae-tiny.png").exists()

@@ -72,3 +72,18 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: str, crop: tuple[in
         ax.axis("off")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def histograms(values: dict[str, list[float]], path: str, label: str) -> None:
+    """One histogram per named series on shared bins (e.g. per-image MS-SSIM of each width)."""
+    series = {name: v for name, v in values.items() if v}
+    everything = np.concatenate([np.asarray(v) for v in series.values()]) if series else np.zeros(1)
+    bins = np.linspace(everything.min(), everything.max() + 1e-9, 21)
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for name, v in series.items():
+        ax.hist(v, bins=bins, histtype="step", lw=2, label=f"{name} (mean {np.mean(v):.4f})")
+    ax.set_xlabel(label)
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
