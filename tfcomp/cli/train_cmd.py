@@ -19,9 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="bmshj2018: filters of the hyperprior transforms (default: N)")
     p.add_argument("--transforms", choices=("bmshj2018", "bls2017"), default="bmshj2018",
                    help="bmshj2018: the paper's transforms, or bls2017's so a factorized model can warm-start it")
-    p.add_argument("--widths", type=_floats(int), help="slimcae: comma-separated widths, widest first "
+    p.add_argument("--widths", type=_numbers(int), help="slimcae: comma-separated widths, widest first "
                                                        "(default: 192,144,96,72,48)")
-    p.add_argument("--lambdas", type=_floats(float), help="slimcae: one lambda per width (default: seed 001's)")
+    p.add_argument("--lambdas", type=_numbers(float), help="slimcae: one lambda per width (default: seed 001's)")
     p.add_argument("--gdn", choices=("switchable", "slimmable", "modulated"), default="switchable",
                    help="slimcae: GDN variant (default: %(default)s)")
     p.add_argument("--chroma-weight", type=float, default=0.0,
@@ -78,7 +78,7 @@ def _model_args(args: argparse.Namespace) -> dict:
     return {k: v for k, v in given.items() if k in accepted and v is not None}
 
 
-def _floats(kind: type):
+def _numbers(kind: type):
     """An argparse type for comma-separated numbers."""
     def parse(text: str) -> list:
         try:

@@ -166,7 +166,10 @@ def load_for_file(c: container.Container) -> LearnedCodec:
         path = zoo.resolve(c.model)
     except TfcompError:
         raise TfcompError(f"file needs model {c.model!r}, which is not installed") from None
-    widths = read_metadata(path)["config"].get("widths")
-    if widths and not c.variant < len(widths):
-        raise TfcompError(f"corrupt tfcomp file (width index {c.variant} of a {len(widths)}-width model)")
-    return LearnedCodec(path, c.variant if widths else None)
+    codec = LearnedCodec(path)
+    if not codec.widths:
+        return codec  # decode_container rejects any variant but 0
+    if not c.variant < len(codec.widths):
+        raise TfcompError(f"corrupt tfcomp file (width index {c.variant} of a {len(codec.widths)}-width model)")
+    codec.width_index = c.variant
+    return codec
