@@ -45,6 +45,16 @@ def read_metadata(path: str) -> dict:
         return json.load(f)
 
 
+def load_keras_model(path: str) -> tf.keras.Model:
+    """Rebuilds a shipped model as its Keras class (from metadata) and reads its trained weights."""
+    from tfcomp import registry
+
+    meta = read_metadata(path)
+    model = registry.model_class(meta["architecture"])(**meta["config"])
+    model.load_weights(os.path.join(path, "variables", "variables")).expect_partial()
+    return model
+
+
 def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
     """Fixes the coding tables, saves the SavedModel (atomically) and returns its metadata."""
     # Keras only saves models whose forward pass has run once (fit does it; a restored checkpoint has not).

@@ -14,7 +14,7 @@ import tensorflow_compression as tfc
 
 from tfcomp import registry
 from tfcomp.errors import TfcompError
-from tfcomp.training.saving import METADATA, read_metadata
+from tfcomp.training.saving import METADATA, load_keras_model, read_metadata
 
 
 def check_source(source: str) -> None:
@@ -28,10 +28,7 @@ def donor_model(source: str, architecture: str, model_args: dict) -> tf.keras.Mo
     """The model whose weights are copied: a shipped model directory or a checkpoint of this config."""
     check_source(source)
     if os.path.exists(os.path.join(source, METADATA)):
-        meta = read_metadata(source)
-        donor = registry.model_class(meta["architecture"])(**meta["config"])
-        donor.load_weights(os.path.join(source, "variables", "variables")).expect_partial()
-        return donor
+        return load_keras_model(source)
     # A checkpoint of this configuration, read through a throwaway model: loading it into the new model
     # itself would also restore (once the optimizer exists) the old run's step counter, and the new
     # learning-rate schedule would start at its end.

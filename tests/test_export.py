@@ -1,0 +1,176 @@
+"""Deployment exports: the plain decoder equals tfc's, TFLite files in every mode, serving SavedModels
+that load in fresh processes (the transform-only ones without tensorflow_compression)."""
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from conftest import REPO, run_tfcomp
+from tfcomp.evaluation.metrics import psnr
+from tfcomp.export import delegates, plain_decoder, savedmodel, tflite, tflite_export
+from tfcomp.models.bls2017 import DECODER_VARIANTS
+from tfcomp.samples import SAMPLE_IMAGE
+from tfcomp.data.images import read_image
+
+SHIPPED = os.path.join(REPO, "saved_models", "bls2017-mse-2")
+
+
+@pytest.mark.parametrize("size,stride", sorted({spec for specs in DECODER_VARIANTS.values() for spec in specs}))
+def test_subpixel_convolution_equals_tfc_upsampling(size, stride):
+    layer = tfc.SignalConv2D(5, (size, size), corr=False, strides_up=stride, padding="same_zeros", use_bias=False)
+    x = tf.random.stateless_normal((1, 6, 7, 4), seed=(size, stride))
+    expected = layer(x).numpy()
+    weights, (before, after) = plain_decoder.subpixel_kernel(layer.kernel.numpy(), stride)
+    padded = tf.pad(x, [[0, 0], [before, after], [before, after], [0, 0]])
+    got = tf.nn.depth_to_space(tf.nn.conv2d(padded, weights, 1, "VALID"), stride).numpy()
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_inverse_gdn_equals_tfc():
+    rng = np.random.default_rng(0)
+    gamma, beta = rng.uniform(0, 0.2, (6, 6)).astype("float32"), rng.uniform(0.5, 1.5, 6).astype("float32")
+    x = tf.constant(rng.normal(size=(1, 4, 5, 6)).astype("float32"))
+    expected = tfc.GDN(inverse=True, gamma_parameter=gamma, beta_parameter=beta)(x).numpy()
+    igdn = plain_decoder.InverseGDN(6)
+    igdn.build(x.shape)
+    igdn.norm.set_weights([gamma[None, None], beta])
+    np.testing.assert_allclose(igdn(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> tflite_export.ExportedModel:
+    """The zoo default rebuilt in Keras, tables checked against its metadata."""
+    return tflite_export.ExportedModel(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def sample() -> np.ndarray:
+    """The bundled Kodak sample image."""
+    return read_image(SAMPLE_IMAGE)[0]
+
+
+def test_plain_decoder_of_a_shipped_model_matches_its_tfc_synthesis(shipped, sample):
+    symbols = shipped.symbols(sample)
+    assert np.all(symbols == np.round(symbols)) and np.any(shipped.offset)
+    np.testing.assert_allclose(shipped.plain()(symbols).numpy(), shipped.reference(symbols), atol=0.02)
+
+
+def test_slimmable_widths_have_plain_decoders():
+    from tfcomp.models.slimcae import SlimCAE
+
+    model = SlimCAE(lambdas=(0.02, 0.01), widths=(8, 4))
+    model.enable_coding()
+    for index, width in enumerate(model.widths):
+        symbols = np.round(np.random.default_rng(index).normal(0, 3, (1, 3, 4, width))).astype("float32")
+        layers = plain_decoder.decoder_layers(model, index)
+        offset = plain_decoder.quantization_offset(model, index)
+        assert layers[0].kernel.shape[2] == width and layers[-1].kernel.shape[3] == 3
+        expected = np.clip(model.synthesis_transform(symbols + offset, width).numpy(), 0, 255)
+        got = plain_decoder.plain_synthesis(layers, offset)(symbols).numpy()
+        np.testing.assert_allclose(got, expected, atol=0.02)
+
+
+@pytest.fixture(scope="module")
+def exported(shipped, tmp_path_factory) -> types.SimpleNamespace:
+    """The shipped default exported in all four modes (calibrated on the sample image)."""
+    out = tmp_path_factory.mktemp("tflite")
+    manifest = tflite_export.export(SHIPPED, str(out), images=[SAMPLE_IMAGE])
+    return types.SimpleNamespace(out=out, manifest=manifest)
+
+
+def test_every_mode_is_builtin_ops_and_decodes_the_sample(exported, shipped, sample):
+    symbols = shipped.symbols(sample)
+    reference = np.round(shipped.reference(symbols))[0, :sample.shape[0], :sample.shape[1]]
+    quality = {}
+    for mode in tflite.MODES:
+        entry = exported.manifest["files"][mode]
+        flatbuffer = (exported.out / entry["file"]).read_bytes()
+        assert all(not op.startswith("CUSTOM") for op in entry["operators"])
+        assert "TRANSPOSE_CONV v1" not in entry["operators"]  # re-expressed as CONV_2D + DEPTH_TO_SPACE
+        pixels = np.clip(np.round(tflite.Decoder(flatbuffer)(symbols)), 0, 255)[0, :sample.shape[0], :sample.shape[1]]
+        quality[mode] = psnr(sample, pixels.astype(np.uint8))
+        if mode == "float32":
+            assert np.abs(pixels - reference).max() <= 1.0
+    # Calibrated on this one image only; scripts/export_tflite.py measures the Kodak mean (16 BSDS500 images).
+    assert quality["int8"] >= psnr(sample, reference.astype(np.uint8)) - 0.5
+    assert quality["float16"] >= quality["float32"] - 0.01
+    int8 = exported.manifest["files"]["int8"]
+    assert int8["input"]["dtype"] == "int8" and int8["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    assert int8["output"]["dtype"] == "int8"
+
+
+def test_manifest_carries_what_an_app_needs(exported, shipped):
+    manifest = json.loads((exported.out / "bls2017-mse-2.json").read_text())
+    assert manifest["entropy_table_sha256"] == shipped.metadata["entropy_table_sha256"]
+    entropy = shipped.model.entropy_model
+    assert manifest["entropy"]["cdf"] == entropy.cdf.numpy().tolist()
+    assert manifest["entropy"]["cdf_offset"] == entropy.cdf_offset.numpy().tolist()
+    assert len(manifest["entropy"]["quantization_offset"]) == manifest["latents"]["channels"] == 64
+    assert set(manifest["files"]) == set(tflite.MODES)
+    # ABS (inside IGDN) is float-only on NNAPI and unknown to Hexagon: the check must say so.
+    assert "ABS (float only)" in manifest["files"]["int8"]["delegates"]["NNAPI"]["falls_back_to_cpu"]
+    assert manifest["files"]["float32"]["delegates"]["Hexagon"]["model"].startswith("no")
+
+
+def test_delegate_rules_flag_new_transpose_conv_versions():
+    report = delegates.check([("TRANSPOSE_CONV", 4), ("CONV_2D", 1)], integer=False)
+    assert report["GPU"]["falls_back_to_cpu"] == ["TRANSPOSE_CONV v4"]
+    assert "CONV_2D" in report["GPU"]["not_checked"]
+
+
+def test_cli_rejects_bad_export_options_in_one_line(tmp_path):
+    for args in (["--modes", "int4"], ["--latent-shape", "32by48"], ["-m", "no-such-model"]):
+        result = run_tfcomp("export", "tflite", *args, "-o", str(tmp_path / "out"))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+FRESH_TRANSFORMS = """
+import sys, numpy as np, tensorflow as tf
+from PIL import Image
+image = np.array(Image.open(sys.argv[2]).convert("RGB"))
+model = tf.saved_model.load(sys.argv[1])
+symbols = model.signatures["analysis"](image=tf.constant(image))["symbols"]
+out = model.signatures["synthesis"](symbols=symbols, image_shape=tf.constant(image.shape[:2]))["image"]
+assert "tensorflow_compression" not in sys.modules
+np.save(sys.argv[3], out.numpy())
+"""
+
+FRESH_CODEC = """
+import sys, numpy as np, tensorflow as tf, tensorflow_compression
+from PIL import Image
+image = np.array(Image.open(sys.argv[2]).convert("RGB"))
+model = tf.saved_model.load(sys.argv[1])
+coded = model.signatures["compress"](image=tf.constant(image))
+out = model.signatures["decompress"](strings_bytes=coded["strings_bytes"], image_shape=coded["image_shape"],
+                                     latent_shapes=coded["latent_shapes"])["image"]
+np.save(sys.argv[3], out.numpy())
+"""
+
+
+def _fresh(script: str, *args: str) -> None:
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_savedmodels_round_trip_in_fresh_processes(tmp_path, sample):
+    from tfcomp.codecs.learned import LearnedCodec
+
+    codec = LearnedCodec(SHIPPED)
+    expected = codec.decode(codec.encode(sample))
+    savedmodel.export("transforms", SHIPPED, str(tmp_path / "transforms"))
+    _fresh(FRESH_TRANSFORMS, str(tmp_path / "transforms"), SAMPLE_IMAGE, str(tmp_path / "t.npy"))
+    transformed = np.load(tmp_path / "t.npy")
+    # Plain and tfc arithmetic differ in float rounding only: at most one grey level anywhere.
+    assert transformed.shape == sample.shape and np.abs(transformed.astype(int) - expected).max() <= 1
+    savedmodel.export("codec", SHIPPED, str(tmp_path / "codec"))
+    _fresh(FRESH_CODEC, str(tmp_path / "codec"), SAMPLE_IMAGE, str(tmp_path / "c.npy"))
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), expected)

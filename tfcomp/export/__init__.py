@@ -1,0 +1,1 @@
+"""Deployment: plain-Keras decoders, TFLite conversion and SavedModel exports of shipped models."""

@@ -1,0 +1,196 @@
+"""A trained synthesis transform re-expressed in plain Keras layers, for TFLite, TFMOT and stock serving.
+
+tfc's SignalConv2D lowers its upsampling to Conv2DBackpropInput with EXPLICIT padding (no TFLite op) and
+keeps its kernel as an RDFT parameterization; tfc's inverse GDN is a custom Keras layer. The plain
+decoder holds the same numbers as ordinary weights and computes the same function with stock ops:
+
+    symbols (integers the range decoder returns) + quantization offset
+    -> per layer: Conv2D with stride**2 x the channels -> depth_to_space -> IGDN
+    -> x 255 (folded into the last layer) -> clamp to 0..255
+
+Each transposed convolution becomes a sub-pixel convolution (one output phase per channel group, see
+subpixel_kernel): CONV_2D and DEPTH_TO_SPACE are accepted by every mobile delegate and XNNPACK, while
+TRANSPOSE_CONV has version and stride limits on most of them (DEPLOYMENT.md).
+`tests/test_export.py` checks the equivalence against the tfc layers numerically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+
+@dataclasses.dataclass
+class DecoderLayer:
+    """One upsampling layer of a synthesis transform, as plain arrays."""
+
+    kernel: np.ndarray  # (k, k, in, out): tfc's convolution (corr=False) layout
+    bias: np.ndarray  # (out,)
+    stride: int
+    igdn: tuple[np.ndarray, np.ndarray] | None  # (gamma (C, C), beta (C,)) of the inverse GDN after it
+
+    @property
+    def size(self) -> int:
+        """Spatial kernel size k."""
+        return self.kernel.shape[0]
+
+
+def _tfc_layers(synthesis: tf.keras.Sequential) -> list[DecoderLayer]:
+    layers = []
+    for layer in synthesis.layers:
+        if not isinstance(layer, tfc.SignalConv2D):
+            continue
+        if layer.corr or layer.strides_up[0] != layer.strides_up[1] or layer.padding != "same_zeros":
+            raise ValueError(f"{layer.name}: only square 'same_zeros' upsampling convolutions are supported")
+        layers.append(DecoderLayer(layer.kernel.numpy(), layer.bias.numpy(), layer.strides_up[0],
+                                   _igdn(layer.activation)))
+    return layers
+
+
+def _igdn(activation) -> tuple[np.ndarray, np.ndarray] | None:
+    if activation is None or activation is tf.keras.activations.linear:
+        return None
+    if not (isinstance(activation, tfc.GDN) and activation.inverse
+            and float(activation.alpha) == 1.0 and float(activation.epsilon) == 1.0):
+        raise ValueError("only tfc's default inverse GDN (alpha = epsilon = 1) has a plain equivalent here")
+    return activation.gamma.numpy(), activation.beta.numpy()
+
+
+def _slimmable_layers(synthesis, width_index: int) -> list[DecoderLayer]:
+    """The sliced layers a slimmable synthesis runs at one width (see tfcomp.layers.slimmable)."""
+    width = synthesis.igdn_0.widths[width_index]
+    layers = []
+    convs = [synthesis.layer_0, synthesis.layer_1, synthesis.layer_2]
+    gdns = [synthesis.igdn_0, synthesis.igdn_1, None]
+    for i, (conv, gdn) in enumerate(zip(convs, gdns)):
+        out = width if gdn is not None else conv.conv.filters
+        kernel = conv.conv.kernel[:, :, :width, :out].numpy()
+        igdn = None
+        if gdn is not None:
+            if hasattr(gdn, "parameters"):
+                gamma, beta = gdn.parameters(width_index)
+            else:
+                gamma, beta = gdn.gdns[width_index].gamma, gdn.gdns[width_index].beta
+            igdn = (np.asarray(gamma), np.asarray(beta))
+        layers.append(DecoderLayer(kernel, conv.conv.bias[:out].numpy(), conv.conv.strides_up[0], igdn))
+    return layers
+
+
+def latent_entropy_model(model, width_index: int | None = None):
+    """The entropy model that codes the latents the synthesis transform reads (coding enabled)."""
+    if getattr(model, "entropy_models", None) is not None and hasattr(model, "widths"):
+        return model.entropy_models[width_index or 0]
+    return model.entropy_model
+
+
+def decoder_layers(model, width_index: int | None = None) -> list[DecoderLayer]:
+    """The synthesis transform of a built Keras codec model (one width of a slimmable one) as plain
+    layers, with the output scaling to 0..255 folded into the last layer."""
+    if hasattr(model, "widths"):
+        layers = _slimmable_layers(model.synthesis_transform, width_index or 0)
+    else:
+        layers = _tfc_layers(model.synthesis_transform)
+    last = layers[-1]
+    layers[-1] = dataclasses.replace(last, kernel=last.kernel * 255.0, bias=last.bias * 255.0)
+    return layers
+
+
+def quantization_offset(model, width_index: int | None = None) -> np.ndarray:
+    """Per-channel offset the decoder adds to the integer symbols (zeros where the model uses none)."""
+    entropy_model = latent_entropy_model(model, width_index)
+    channels = decoder_layers(model, width_index)[0].kernel.shape[2]
+    offset = getattr(entropy_model, "quantization_offset", None)
+    if offset is None:
+        return np.zeros(channels, np.float32)
+    return np.broadcast_to(np.asarray(offset, np.float32), (channels,)).copy()
+
+
+class InverseGDN(tf.keras.layers.Layer):
+    """tfc's inverse GDN at alpha = epsilon = 1: x * (|x| @ gamma + beta), the sum as a 1x1 convolution
+    (TFLite ABS, CONV_2D, MUL: all int8-capable)."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.norm = tf.keras.layers.Conv2D(channels, 1, use_bias=True, name="norm")
+
+    def build(self, input_shape) -> None:
+        """Builds the 1x1 convolution that holds gamma (kernel) and beta (bias)."""
+        self.norm.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        """Applies the inverse normalization."""
+        return x * self.norm(tf.abs(x))
+
+    def get_config(self) -> dict:
+        """Constructor arguments (Keras serialization)."""
+        return dict(super().get_config(), channels=self.channels)
+
+
+def subpixel_kernel(kernel: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """A transposed convolution (tfc layout (k, k, in, out), same_zeros, upsampling by `stride`) as an
+    ordinary convolution with stride**2 * out channels for depth_to_space, and its (before, after) padding.
+
+    Output sample n = stride * q + r of the transposed convolution reads input q - j through kernel tap
+    stride * j + r + k // 2, for every j that keeps the tap inside the kernel; each phase r is one group
+    of output channels of a small convolution over the input."""
+    size, inputs, outputs = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    top = size // 2
+    first = min(math.ceil(-(r + top) / stride) for r in range(stride))
+    last = max((size - 1 - r - top) // stride for r in range(stride))
+    taps = last - first + 1
+    weights = np.zeros((taps, taps, inputs, stride, stride, outputs), np.float32)
+    for u_y, u_x in np.ndindex(taps, taps):
+        for r_y, r_x in np.ndindex(stride, stride):
+            i_y, i_x = stride * (last - u_y) + r_y + top, stride * (last - u_x) + r_x + top
+            if 0 <= i_y < size and 0 <= i_x < size:
+                weights[u_y, u_x, :, r_y, r_x, :] = kernel[i_y, i_x]
+    return weights.reshape(taps, taps, inputs, stride * stride * outputs), (last, -first)
+
+
+class DepthToSpace(tf.keras.layers.Layer):
+    """tf.nn.depth_to_space as a Keras layer (TFLite DEPTH_TO_SPACE)."""
+
+    def __init__(self, block_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = block_size
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        """Rearranges block_size**2 channel groups into block_size x block_size pixels."""
+        return tf.nn.depth_to_space(x, self.block_size)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (Keras serialization)."""
+        return dict(super().get_config(), block_size=self.block_size)
+
+
+def plain_synthesis(layers: list[DecoderLayer], offset: np.ndarray,
+                    latent_shape: tuple[int | None, int | None] = (None, None),
+                    name: str = "plain_synthesis") -> tf.keras.Model:
+    """A functional Keras decoder: integer symbols (1, h, w, C) float32 -> image (1, 16h, 16w, 3) in 0..255."""
+    channels = layers[0].kernel.shape[2]
+    symbols = tf.keras.Input((*latent_shape, channels), batch_size=1, name="symbols")
+    x = symbols + tf.constant(offset.reshape(1, 1, 1, -1), tf.float32) if np.any(offset) else symbols
+    assignments = []
+    for i, layer in enumerate(layers):
+        weights, (before, after) = subpixel_kernel(layer.kernel, layer.stride)
+        if before != after:
+            x = tf.keras.layers.ZeroPadding2D(((before, after), (before, after)), name=f"pad_{i}")(x)
+        conv = tf.keras.layers.Conv2D(weights.shape[3], weights.shape[0], name=f"layer_{i}",
+                                      padding="same" if before == after else "valid")
+        x = DepthToSpace(layer.stride, name=f"upsample_{i}")(conv(x))
+        assignments.append((conv, [weights, np.tile(layer.bias, layer.stride ** 2)]))
+        if layer.igdn is not None:
+            igdn = InverseGDN(layer.kernel.shape[3], name=f"igdn_{i}")
+            x = igdn(x)
+            gamma, beta = layer.igdn
+            assignments.append((igdn.norm, [gamma[None, None], beta]))
+    image = tf.keras.layers.ReLU(max_value=255.0, name="clamp")(x)
+    model = tf.keras.Model(symbols, image, name=name)
+    for keras_layer, weights in assignments:
+        keras_layer.set_weights(weights)
+    return model

@@ -1,0 +1,147 @@
+"""Exports a shipped model's decoder (one width of a slimmable model) as .tflite files in every mode,
+with the JSON an app needs beside them: latent shape rule, input/output quantization, operator lists
+with delegate checks, the model name and entropy-table hash, and the entropy model's range-coding tables.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression  # noqa: F401  (the rebuilt model's layers and entropy models)
+
+from tfcomp.data.images import read_image
+from tfcomp.data.pipeline import list_images
+from tfcomp.errors import TfcompError
+from tfcomp.export import delegates, plain_decoder, tflite
+from tfcomp.models.common import table_hash
+from tfcomp.samples import SAMPLE_IMAGE
+from tfcomp.training.saving import load_keras_model, read_metadata
+
+CALIBRATION_ENV = "TFCOMP_CALIBRATION"
+CALIBRATION_IMAGES = 16
+TFC_VERSION = importlib.metadata.version("tensorflow-compression")
+
+
+def calibration_dir() -> str:
+    """$TFCOMP_CALIBRATION, else BSDS500's validation images beside the repository (never Kodak)."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.environ.get(CALIBRATION_ENV, os.path.join(repo, "..", "shared", "datasets", "bsds500", "val"))
+
+
+def calibration_images(limit: int = CALIBRATION_IMAGES) -> list[str]:
+    """Images whose latents calibrate full-integer models; the bundled sample where none are found."""
+    found = list_images(calibration_dir()) if os.path.isdir(calibration_dir()) else []
+    return found[:limit] or [SAMPLE_IMAGE]
+
+
+class ExportedModel:
+    """A shipped model rebuilt in Keras with its coding tables, checked against its metadata."""
+
+    def __init__(self, path: str, width_index: int | None = None):
+        self.metadata = read_metadata(path)
+        self.model = load_keras_model(path)
+        self.model.enable_coding()
+        if table_hash(self.model.entropy_tables().numpy()) != self.metadata["entropy_table_sha256"]:
+            raise TfcompError(f"{path}: rebuilt entropy tables differ from the shipped model's")
+        widths = self.metadata["config"].get("widths")
+        if width_index is not None and not widths:
+            raise TfcompError(f"{self.metadata['name']} is not a slimmable model (no widths)")
+        self.width_index = (width_index or 0) if widths else None
+        self.layers = plain_decoder.decoder_layers(self.model, self.width_index)
+        self.offset = plain_decoder.quantization_offset(self.model, self.width_index)
+
+    @property
+    def name(self) -> str:
+        """Model name, with '-w<width>' for one width of a slimmable model."""
+        widths = self.metadata["config"].get("widths")
+        return self.metadata["name"] + (f"-w{widths[self.width_index]}" if widths else "")
+
+    def symbols(self, image: np.ndarray) -> np.ndarray:
+        """The integer symbols the range decoder returns for an image, as float32 (1, h, w, C)."""
+        width = () if self.width_index is None else (tf.constant(self.width_index, tf.int32),)
+        y = self.model.analyze(image, *width).numpy()
+        return np.round(y - self.offset).astype(np.float32)
+
+    def reference(self, symbols: np.ndarray) -> np.ndarray:
+        """The model's own (tfc) synthesis of the symbols, float pixels (1, H, W, 3) clamped to 0..255."""
+        y_hat = tf.constant(symbols + self.offset)
+        if self.width_index is None:
+            x_hat = self.model.synthesis_transform(y_hat)
+        else:
+            x_hat = self.model.synthesis_transform(y_hat, self.model.widths[self.width_index])
+        return np.clip(x_hat.numpy(), 0.0, 255.0)
+
+    def plain(self, latent_shape: tuple[int | None, int | None] = (None, None)) -> tf.keras.Model:
+        """The plain-Keras decoder of these weights."""
+        return plain_decoder.plain_synthesis(self.layers, self.offset, latent_shape, name=self.name.replace("-", "_"))
+
+    def entropy_tables(self) -> dict:
+        """The latent entropy model's range-coding tables, as the app's range decoder needs them."""
+        entropy_model = plain_decoder.latent_entropy_model(self.model, self.width_index)
+        tables = {
+            "coder": f"tensorflow_compression {TFC_VERSION} range coder "
+                     "(CreateRangeDecoder + EntropyDecodeChannel; cc/lib/range_coder.cc)",
+            "precision": int(entropy_model.range_coder_precision),
+            "cdf": entropy_model.cdf.numpy().astype(int).tolist(),
+            "cdf_offset": entropy_model.cdf_offset.numpy().astype(int).tolist(),
+            "symbol_rule": "symbol = decoded index + cdf_offset[channel]; feed symbols, the model adds "
+                           "quantization_offset itself",
+            "quantization_offset": self.offset.tolist(),
+        }
+        if self.metadata["architecture"] == "bmshj2018":
+            tables["note"] = ("scale-hyperprior: these are the Gaussian conditional's tables, indexed per "
+                              "latent by the hyper-synthesis output; the side information z has its own tables "
+                              "in the SavedModel. Decode y with the SavedModel's entropy_decode on the host.")
+        return tables
+
+
+def export(path: str, out_dir: str, width_index: int | None = None, modes: tuple[str, ...] = tflite.MODES,
+           images: list[str] | None = None, latent_shape: tuple[int | None, int | None] = (None, None)) -> dict:
+    """Writes NAME.<mode>.tflite for each mode and NAME.json; returns that JSON's content."""
+    exported = ExportedModel(path, width_index)
+    decoder = exported.plain(latent_shape)
+    calibration = [exported.symbols(read_image(p)[0]) for p in (images or calibration_images())] \
+        if "int8" in modes else []
+    # Everything is converted before anything is written: a failed mode leaves no partial export.
+    flatbuffers = {mode: tflite.convert(decoder, mode, calibration) for mode in modes}
+    os.makedirs(out_dir, exist_ok=True)
+    files = {}
+    for mode, flatbuffer in flatbuffers.items():
+        file_name = f"{exported.name}.{mode}.tflite"
+        with open(os.path.join(out_dir, file_name), "wb") as f:
+            f.write(flatbuffer)
+        operators = tflite.operators(flatbuffer)
+        files[mode] = {
+            "file": file_name,
+            "bytes": len(flatbuffer),
+            "sha256": hashlib.sha256(flatbuffer).hexdigest(),
+            "operators": [f"{name} v{version}" for name, version in operators],
+            "delegates": delegates.check(operators, integer=mode == "int8"),
+            **tflite.io_details(flatbuffer),
+        }
+    manifest = {
+        "model": exported.metadata["name"],
+        "name": exported.name,
+        "width_index": exported.width_index,
+        "entropy_table_sha256": exported.metadata["entropy_table_sha256"],
+        "latents": {
+            "channels": int(exported.layers[0].kernel.shape[2]),
+            "shape_rule": "for an H x W image: h = ceil(H / 16), w = ceil(W / 16); input (1, h, w, channels); "
+                          "output (1, 16h, 16w, 3): crop it to H x W",
+            "calibration_images": [os.path.basename(p) for p in (images or calibration_images())]
+            if calibration else [],
+        },
+        "output": "RGB pixels: float modes give 0..255 floats (round them); int8 gives q, "
+                  "pixel = (q - zero_point) * scale from files.int8.output.quantization",
+        "entropy": exported.entropy_tables(),
+        "files": files,
+        "converter": {"tensorflow": tf.__version__, "tensorflow_compression": TFC_VERSION},
+    }
+    with open(os.path.join(out_dir, f"{exported.name}.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    return manifest
