@@ -174,3 +174,17 @@ def test_savedmodels_round_trip_in_fresh_processes(tmp_path, sample):
     savedmodel.export("codec", SHIPPED, str(tmp_path / "codec"))
     _fresh(FRESH_CODEC, str(tmp_path / "codec"), SAMPLE_IMAGE, str(tmp_path / "c.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), expected)
+
+
+def test_app_recipe_decodes_a_file_from_the_json_and_tflite_alone(exported, sample, tmp_path):
+    from tfcomp.codecs.learned import LearnedCodec
+
+    codec = LearnedCodec(SHIPPED)
+    data = codec.encode(sample)
+    (tmp_path / "sample.tfc").write_bytes(data)
+    result = subprocess.run([sys.executable, os.path.join(REPO, "tflite", "decode_example.py"),
+                             str(tmp_path / "sample.tfc"), str(tmp_path / "out.png"), "--dir", str(exported.out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    decoded = read_image(str(tmp_path / "out.png"))[0]
+    assert np.abs(decoded.astype(int) - codec.decode(data)).max() <= 1

@@ -173,6 +173,26 @@ def test_savedmodel_codes_every_width_like_the_model(saved):
     assert rebuilt.widths == WIDTHS
 
 
+def test_every_width_exports_to_tflite_and_serving_savedmodels(saved, tmp_path):
+    """One set of weights, one decoder file per width; the per-width SavedModels decode like the model."""
+    from tfcomp.export import savedmodel, tflite, tflite_export
+
+    image = smooth_image(64, 96, seed=5)
+    for index, width in enumerate(WIDTHS):
+        manifest = tflite_export.export(saved.path, str(tmp_path), index, ("float32",))
+        assert manifest["name"] == f"slimcae-tiny-w{width}" and manifest["latents"]["channels"] == width
+        exported = tflite_export.ExportedModel(saved.path, index)
+        symbols = exported.symbols(image)
+        decoder = tflite.Decoder((tmp_path / manifest["files"]["float32"]["file"]).read_bytes())
+        reference = np.round(exported.reference(symbols))
+        assert np.abs(np.clip(np.round(decoder(symbols)), 0, 255) - reference).max() <= 1
+    savedmodel.export("codec", saved.path, str(tmp_path / "codec"), width_index=2)
+    codec = tf.saved_model.load(str(tmp_path / "codec"))
+    coded = codec.signatures["compress"](image=tf.constant(image))
+    strings, shapes = saved.model.compress(image, 2)
+    assert coded["strings_bytes"].numpy().tolist() == strings.numpy().tolist()
+
+
 def test_warm_start_copies_matching_widths():
     from tfcomp.training.warm_start import copy_weights
 

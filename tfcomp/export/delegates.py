@@ -52,5 +52,5 @@ def summary(report: dict[str, dict]) -> str:
         elif entry["falls_back_to_cpu"]:
             cells.append(f"{delegate}: CPU for {', '.join(entry['falls_back_to_cpu'])}")
         else:
-            cells.append(f"{delegate}: all ops" + ("" if entry["model"] == "yes" else f" ({entry['model']})"))
+            cells.append(f"{delegate}: checked ops accepted" + ("" if entry["model"] == "yes" else f" ({entry['model']})"))
     return "; ".join(cells)

@@ -6,7 +6,7 @@ decoder holds the same numbers as ordinary weights and computes the same functio
 
     symbols (integers the range decoder returns) + quantization offset
     -> per layer: Conv2D with stride**2 x the channels -> depth_to_space -> IGDN
-    -> x 255 (folded into the last layer) -> clamp to 0..255
+    -> x 255 (folded into the last layer) -> clamp to 0..255 (RELU6 fused into the last convolution)
 
 Each transposed convolution becomes a sub-pixel convolution (one output phase per channel group, see
 subpixel_kernel): CONV_2D and DEPTH_TO_SPACE are accepted by every mobile delegate and XNNPACK, while
@@ -108,6 +108,25 @@ def quantization_offset(model, width_index: int | None = None) -> np.ndarray:
     return np.broadcast_to(np.asarray(offset, np.float32), (channels,)).copy()
 
 
+BETA_FLOOR = 1e-6
+PIXEL_UNIT = 255.0 / 6.0  # the last layer works in these units so that RELU6 is the clamp to 0..255
+
+
+class AtLeast(tf.keras.constraints.Constraint):
+    """Clips weights from below."""
+
+    def __init__(self, minimum: float):
+        self.minimum = float(minimum)
+
+    def __call__(self, w: tf.Tensor) -> tf.Tensor:
+        """max(w, minimum)."""
+        return tf.maximum(w, self.minimum)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (Keras serialization)."""
+        return {"minimum": self.minimum}
+
+
 class InverseGDN(tf.keras.layers.Layer):
     """tfc's inverse GDN at alpha = epsilon = 1: x * (|x| @ gamma + beta), the sum as a 1x1 convolution
     (TFLite ABS, CONV_2D, MUL: all int8-capable)."""
@@ -115,7 +134,10 @@ class InverseGDN(tf.keras.layers.Layer):
     def __init__(self, channels: int, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
-        self.norm = tf.keras.layers.Conv2D(channels, 1, use_bias=True, name="norm")
+        # tfc keeps gamma and beta non-negative (beta above a floor); fine-tuning must too.
+        self.norm = tf.keras.layers.Conv2D(channels, 1, use_bias=True, name="norm",
+                                           kernel_constraint=tf.keras.constraints.NonNeg(),
+                                           bias_constraint=AtLeast(BETA_FLOOR))
 
     def build(self, input_shape) -> None:
         """Builds the 1x1 convolution that holds gamma (kernel) and beta (bias)."""
@@ -152,6 +174,22 @@ def subpixel_kernel(kernel: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[
     return weights.reshape(taps, taps, inputs, stride * stride * outputs), (last, -first)
 
 
+class KeepZeros(tf.keras.constraints.Constraint):
+    """Holds a sub-pixel kernel's structural zeros (taps outside the transposed kernel) at zero in training,
+    so a fine-tuned decoder is still the transposed convolution it stands for."""
+
+    def __init__(self, mask):
+        self.mask = np.asarray(mask, np.float32)
+
+    def __call__(self, kernel: tf.Tensor) -> tf.Tensor:
+        """The kernel with the structural zeros re-applied."""
+        return kernel * tf.constant(self.mask)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (Keras serialization)."""
+        return {"mask": self.mask.tolist()}
+
+
 class DepthToSpace(tf.keras.layers.Layer):
     """tf.nn.depth_to_space as a Keras layer (TFLite DEPTH_TO_SPACE)."""
 
@@ -168,28 +206,56 @@ class DepthToSpace(tf.keras.layers.Layer):
         return dict(super().get_config(), block_size=self.block_size)
 
 
+class AddOffset(tf.keras.layers.Layer):
+    """Adds the entropy model's per-channel quantization offset to the integer symbols."""
+
+    def __init__(self, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = np.asarray(offset, np.float32)
+
+    def call(self, symbols: tf.Tensor) -> tf.Tensor:
+        """symbols + offset (a constant: TFLite ADD)."""
+        return symbols + tf.constant(self.offset)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (Keras serialization)."""
+        return dict(super().get_config(), offset=self.offset.tolist())
+
+
 def plain_synthesis(layers: list[DecoderLayer], offset: np.ndarray,
                     latent_shape: tuple[int | None, int | None] = (None, None),
-                    name: str = "plain_synthesis") -> tf.keras.Model:
-    """A functional Keras decoder: integer symbols (1, h, w, C) float32 -> image (1, 16h, 16w, 3) in 0..255."""
+                    name: str = "plain_synthesis", batch_size: int | None = 1) -> tf.keras.Model:
+    """A functional Keras decoder: integer symbols (1, h, w, C) float32 -> image (1, 16h, 16w, 3) in 0..255.
+    Exports fix the batch to 1 (TFLite then needs no shape ops); training builds it with batch_size=None."""
     channels = layers[0].kernel.shape[2]
-    symbols = tf.keras.Input((*latent_shape, channels), batch_size=1, name="symbols")
-    x = symbols + tf.constant(offset.reshape(1, 1, 1, -1), tf.float32) if np.any(offset) else symbols
+    symbols = tf.keras.Input((*latent_shape, channels), batch_size=batch_size, name="symbols")
+    x = AddOffset(offset, name="offset")(symbols) if np.any(offset) else symbols
     assignments = []
     for i, layer in enumerate(layers):
+        last = i == len(layers) - 1
         weights, (before, after) = subpixel_kernel(layer.kernel, layer.stride)
+        bias = np.tile(layer.bias, layer.stride ** 2)
+        if last:
+            weights, bias = weights / PIXEL_UNIT, bias / PIXEL_UNIT
         if before != after:
             x = tf.keras.layers.ZeroPadding2D(((before, after), (before, after)), name=f"pad_{i}")(x)
+        structure = subpixel_kernel(np.ones_like(layer.kernel), layer.stride)[0]
         conv = tf.keras.layers.Conv2D(weights.shape[3], weights.shape[0], name=f"layer_{i}",
-                                      padding="same" if before == after else "valid")
-        x = DepthToSpace(layer.stride, name=f"upsample_{i}")(conv(x))
-        assignments.append((conv, [weights, np.tile(layer.bias, layer.stride ** 2)]))
+                                      padding="same" if before == after else "valid",
+                                      kernel_constraint=KeepZeros(structure))
+        x = conv(x)
+        if last:
+            # The clamp to 0..255 as RELU6 in units of 255/6 right on the convolution: TFLite fuses it, so
+            # full-int8 models quantize the last output over exactly 0..255 (no range lost to overshoot).
+            x = tf.keras.layers.ReLU(max_value=6.0, name="clamp")(x)
+        x = DepthToSpace(layer.stride, name=f"upsample_{i}")(x)
+        assignments.append((conv, [weights, bias]))
         if layer.igdn is not None:
             igdn = InverseGDN(layer.kernel.shape[3], name=f"igdn_{i}")
             x = igdn(x)
             gamma, beta = layer.igdn
             assignments.append((igdn.norm, [gamma[None, None], beta]))
-    image = tf.keras.layers.ReLU(max_value=255.0, name="clamp")(x)
+    image = tf.keras.layers.Rescaling(PIXEL_UNIT, name="pixels")(x)
     model = tf.keras.Model(symbols, image, name=name)
     for keras_layer, weights in assignments:
         keras_layer.set_weights(weights)

@@ -99,15 +99,21 @@ class ExportedModel:
         return tables
 
 
+def convert_modes(exported: ExportedModel, modes: tuple[str, ...] = tflite.MODES, images: list[str] | None = None,
+                  latent_shape: tuple[int | None, int | None] = (None, None)) -> dict[str, bytes]:
+    """The exported model's decoder as a flatbuffer per mode (int8 calibrated on the images' latents)."""
+    decoder = exported.plain(latent_shape)
+    calibration = [exported.symbols(read_image(p)[0]) for p in images] if "int8" in modes else []
+    return {mode: tflite.convert(decoder, mode, calibration) for mode in modes}
+
+
 def export(path: str, out_dir: str, width_index: int | None = None, modes: tuple[str, ...] = tflite.MODES,
            images: list[str] | None = None, latent_shape: tuple[int | None, int | None] = (None, None)) -> dict:
     """Writes NAME.<mode>.tflite for each mode and NAME.json; returns that JSON's content."""
     exported = ExportedModel(path, width_index)
-    decoder = exported.plain(latent_shape)
-    calibration = [exported.symbols(read_image(p)[0]) for p in (images or calibration_images())] \
-        if "int8" in modes else []
+    images = images or calibration_images()
     # Everything is converted before anything is written: a failed mode leaves no partial export.
-    flatbuffers = {mode: tflite.convert(decoder, mode, calibration) for mode in modes}
+    flatbuffers = convert_modes(exported, modes, images, latent_shape)
     os.makedirs(out_dir, exist_ok=True)
     files = {}
     for mode, flatbuffer in flatbuffers.items():
@@ -132,8 +138,7 @@ def export(path: str, out_dir: str, width_index: int | None = None, modes: tuple
             "channels": int(exported.layers[0].kernel.shape[2]),
             "shape_rule": "for an H x W image: h = ceil(H / 16), w = ceil(W / 16); input (1, h, w, channels); "
                           "output (1, 16h, 16w, 3): crop it to H x W",
-            "calibration_images": [os.path.basename(p) for p in (images or calibration_images())]
-            if calibration else [],
+            "calibration_images": [os.path.basename(p) for p in images] if "int8" in modes else [],
         },
         "output": "RGB pixels: float modes give 0..255 floats (round them); int8 gives q, "
                   "pixel = (q - zero_point) * scale from files.int8.output.quantization",

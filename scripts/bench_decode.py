@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Decode latency of one Kodak image: every shipped model's TF decoder (the SavedModel's synthesis) and its
+TFLite float32 / float16 / int8 decoders (XNNPACK, 2 threads), next to Pillow's JPEG and WebP decoding of
+the same image, all measured in this run (median of repeats after warm-up). Run it with nothing else busy.
+
+Writes results/deployment/bench_decode.{json,md,png}.
+
+    .venv/bin/python scripts/bench_decode.py [--models NAME,...] [--image PATH] [--repeats 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfcomp import zoo  # noqa: E402
+from tfcomp.codecs.classic import PillowCodec  # noqa: E402
+from tfcomp.codecs.learned import rate_points  # noqa: E402
+from tfcomp.data.images import read_image  # noqa: E402
+from tfcomp.data.kodak import kodak_images  # noqa: E402
+from tfcomp.evaluation.timing import time_call  # noqa: E402
+from tfcomp.export import tflite, tflite_export  # noqa: E402
+from tfcomp.samples import SAMPLE_IMAGE  # noqa: E402
+
+RESULTS = os.path.join("results", "deployment")
+TFLITE_MODES = ("float32", "float16", "int8")
+CLASSIC = (("jpeg", 75), ("webp", 75))
+THREADS = 2
+
+
+def bench_model(point, image, warmup: int, repeats: int) -> dict:
+    """Synthesis time of the TF decoder and of each TFLite mode, in milliseconds."""
+    data = point.encode(image)
+    times = {"tf": time_call(point.stages(image, data)["synthesis"], warmup, repeats)["median_s"] * 1e3}
+    exported = tflite_export.ExportedModel(point.path, point.width_index)
+    symbols = exported.symbols(image)
+    flatbuffers = tflite_export.convert_modes(exported, TFLITE_MODES, tflite_export.calibration_images())
+    for mode, flatbuffer in flatbuffers.items():
+        decode = tflite.Decoder(flatbuffer, THREADS)
+        times[f"tflite-{mode}"] = time_call(lambda: decode(symbols), warmup, repeats)["median_s"] * 1e3
+    return {"name": point.name, "bytes": len(data), "ms": times}
+
+
+def markdown(rows: list[dict], classic: dict, image_name: str) -> str:
+    """One table: a row per model, a column per decoder, classic decoders and the ratios the issue asks."""
+    webp = classic["webp-q75"]
+    columns = ["tf", *(f"tflite-{m}" for m in TFLITE_MODES)]
+    lines = [f"Synthesis time (ms, median) for {image_name} on {platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} cores; TFLite with XNNPACK and {THREADS} threads. Pillow in the same run: "
+             + ", ".join(f"{k} decode {v:.2f} ms" for k, v in classic.items()) + ".", "",
+             "| model | " + " | ".join(columns) + " | TF / TFLite f32 | fastest TFLite / WebP |",
+             "|---|" + "---|" * (len(columns) + 2)]
+    for row in rows:
+        ms = row["ms"]
+        fastest = min(ms[c] for c in columns[1:])
+        lines.append(f"| {row['name']} | " + " | ".join(f"{ms[c]:.1f}" for c in columns)
+                     + f" | {ms['tf'] / ms['tflite-float32']:.2f}x | {fastest / webp:.1f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], classic: dict, path: str) -> None:
+    """Horizontal bars per model and decoder, classic decode times as vertical lines."""
+    columns = ["tf", *(f"tflite-{m}" for m in TFLITE_MODES)]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) * len(columns) / 2 + 1.5))
+    height = 0.8 / len(columns)
+    for j, column in enumerate(columns):
+        ax.barh([i + j * height for i in range(len(rows))], [r["ms"][column] for r in rows], height, label=column)
+    for (name, value), style in zip(classic.items(), ("--", ":")):
+        ax.axvline(value, color="black", linestyle=style, label=f"Pillow {name}")
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(rows))], [r["name"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("decode time (ms, log scale)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> int:
+    """Measures, prints and writes the table and plot."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=None, help="comma-separated shipped models (default: all)")
+    parser.add_argument("--image", default=None, help="image to decode (default: the first Kodak image)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    path = args.image or (kodak_images(1) or [SAMPLE_IMAGE])[0]
+    image = read_image(path)[0]
+    classic = {}
+    for family, quality in CLASSIC:
+        codec = PillowCodec(family, quality)
+        data = codec.encode(image)
+        classic[codec.name] = time_call(lambda: codec.decode(data), args.warmup, args.repeats * 3)["median_s"] * 1e3
+    wanted = set(args.models.split(",")) if args.models else None
+    points = [p for m in zoo.list_models() if wanted is None or m["name"] in wanted for p in rate_points(m)]
+    rows = [bench_model(p, image, args.warmup, args.repeats) for p in tqdm(points, desc="models", unit="model")]
+    os.makedirs(RESULTS, exist_ok=True)
+    table = markdown(rows, classic, os.path.basename(path))
+    with open(os.path.join(RESULTS, "bench_decode.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(RESULTS, "bench_decode.json"), "w") as f:
+        json.dump({"image": os.path.basename(path), "threads": THREADS, "classic_ms": classic, "models": rows,
+                   "cpu": platform.processor(), "cores": os.cpu_count()}, f, indent=1)
+    plot(rows, classic, os.path.join(RESULTS, "bench_decode.png"))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""Exports every shipped model's decoder (every width of slimmable ones) to TFLite in all four modes and
+checks each file on the Kodak images against the model's own TF decoder.
+
+Writes the .tflite files and their JSON to --out, and the check to results/deployment/tflite_kodak.{json,md}:
+per model and mode, the largest pixel difference from the TF decoder over all images (both rounded to
+integers), mean PSNR, its change against the TF decoder, file size and operators.
+
+    .venv/bin/python scripts/export_tflite.py [--models NAME,...] [--out build/tflite] [--limit N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfcomp import zoo  # noqa: E402
+from tfcomp.codecs.learned import rate_points  # noqa: E402
+from tfcomp.data.images import read_image  # noqa: E402
+from tfcomp.data.kodak import kodak_images  # noqa: E402
+from tfcomp.evaluation.metrics import psnr  # noqa: E402
+from tfcomp.export import tflite, tflite_export  # noqa: E402
+
+RESULTS = os.path.join("results", "deployment")
+
+
+def check_model(point, images: list[np.ndarray], out_dir: str) -> dict:
+    """Exports one rate point in every mode and measures each file on the images."""
+    manifest = tflite_export.export(point.path, out_dir, point.width_index)
+    exported = tflite_export.ExportedModel(point.path, point.width_index)
+    decoders = {mode: tflite.Decoder(open(os.path.join(out_dir, entry["file"]), "rb").read())
+                for mode, entry in manifest["files"].items()}
+    worst = {mode: 0.0 for mode in decoders}
+    quality = {mode: [] for mode in ("tf", *decoders)}
+    for image in images:
+        h, w = image.shape[:2]
+        symbols = exported.symbols(image)
+        reference = np.round(exported.reference(symbols))[0, :h, :w]
+        quality["tf"].append(psnr(image, reference.astype(np.uint8)))
+        for mode, decode in decoders.items():
+            pixels = np.clip(np.round(decode(symbols)), 0, 255)[0, :h, :w]
+            worst[mode] = max(worst[mode], float(np.abs(pixels - reference).max()))
+            quality[mode].append(psnr(image, pixels.astype(np.uint8)))
+    tf_psnr = float(np.mean(quality["tf"]))
+    return {
+        "name": manifest["name"], "tf_psnr": tf_psnr,
+        "modes": {mode: {"max_pixel_difference": worst[mode], "psnr": float(np.mean(quality[mode])),
+                         "delta_psnr": float(np.mean(quality[mode])) - tf_psnr,
+                         "bytes": manifest["files"][mode]["bytes"],
+                         "operators": manifest["files"][mode]["operators"]} for mode in decoders},
+    }
+
+
+def markdown(rows: list[dict], num_images: int) -> str:
+    """The check as a Markdown table."""
+    lines = [f"TFLite decoders against each model's TF decoder on {num_images} Kodak images "
+             "(max |pixel difference| over all images, both rounded; mean PSNR change).", "",
+             "| model | TF PSNR | " + " | ".join(f"{m} max diff / dPSNR / KB" for m in tflite.MODES) + " |",
+             "|---|---|" + "---|" * len(tflite.MODES)]
+    for row in rows:
+        cells = [f"{row['modes'][m]['max_pixel_difference']:.0f} / {row['modes'][m]['delta_psnr']:+.3f} / "
+                 f"{row['modes'][m]['bytes'] / 1024:.0f}" for m in tflite.MODES]
+        lines.append(f"| {row['name']} | {row['tf_psnr']:.2f} | " + " | ".join(cells) + " |")
+    operators = sorted({op for row in rows for m in tflite.MODES for op in row["modes"][m]["operators"]})
+    lines += ["", f"Operators used by any file: {', '.join(operators)}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    """Exports, checks, writes the results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=None, help="comma-separated shipped models (default: all)")
+    parser.add_argument("--out", default=os.path.join("build", "tflite"), help="where the .tflite files go")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N Kodak images")
+    args = parser.parse_args()
+    paths = kodak_images(args.limit)
+    if not paths:
+        print("export_tflite: no Kodak images found (set TFCOMP_KODAK)", file=sys.stderr)
+        return 2
+    images = [read_image(p)[0] for p in paths]
+    wanted = set(args.models.split(",")) if args.models else None
+    models = [m for m in zoo.list_models() if wanted is None or m["name"] in wanted]
+    points = [p for m in models for p in rate_points(m)]
+    start = time.time()
+    rows = [check_model(point, images, args.out) for point in tqdm(points, desc="models", unit="model")]
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "tflite_kodak.json"), "w") as f:
+        json.dump({"images": len(images), "wall_time_s": time.time() - start, "models": rows}, f, indent=1)
+    with open(os.path.join(RESULTS, "tflite_kodak.md"), "w") as f:
+        f.write(markdown(rows, len(images)))
+    print(markdown(rows, len(images)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
