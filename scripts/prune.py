@@ -44,6 +44,7 @@ RESULTS = os.path.join("results", "deployment")
 WEIGHTS = os.path.join("build", "pruning")
 SETTINGS = {
     "unpruned": {},
+    "unpruned-finetuned": {"finetune": True},  # the same fine-tuning without pruning: what pruning itself costs
     "magnitude-50": {"sparsity": 0.5},
     "magnitude-75": {"sparsity": 0.75},
     "magnitude-90": {"sparsity": 0.9},
@@ -64,7 +65,7 @@ def build(exported, setting: dict, pairs, steps: int, lr: float) -> tuple[tf.ker
                                                 begin=0, end=steps // 2)
         record = finetune.finetune(pruned, pairs, steps, lr, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
         trainable = pruning.strip(pruned)
-    elif "keep" in setting:
+    elif "keep" in setting or setting.get("finetune"):
         record = finetune.finetune(trainable, pairs, steps, lr)
     decoder = plain_decoder.plain_synthesis(layers, exported.offset)
     decoder.set_weights(trainable.get_weights())
@@ -104,16 +105,20 @@ def markdown(results: dict, models: list[str]) -> str:
     """Per setting: means over the ladder and the BD-rate against the unpruned decoders."""
     lines = [f"Decoder pruning on {', '.join(models)} (Kodak, {results['images']} images; times: kodim01 synthesis, "
              "TFLite float32 with XNNPACK, 2 threads).", "",
-             "| setting | non-zero params | TFLite gzip KB | PSNR (dB) per rung | TF ms | TFLite ms | "
-             "TFLite speed-up | BD-rate vs unpruned |", "|---|---|---|---|---|---|---|---|"]
+             "| setting | fine-tuning steps (lr) | non-zero params | TFLite gzip KB | PSNR (dB) per rung | TF ms | "
+             "TFLite ms | TFLite speed-up | BD-rate vs unpruned |", "|---|---|---|---|---|---|---|---|---|"]
     base = [results[m]["unpruned"] for m in models]
     for setting in SETTINGS:
         rows = [results[m].get(setting) for m in models]
         if any(r is None or "tflite_ms" not in r for r in rows):
             continue
-        bd = "n/a (one model)" if len(models) < 2 else f"{bd_rate([r['bpp'] for r in base], [r['psnr'] for r in base], [r['bpp'] for r in rows], [r['psnr'] for r in rows]):+.1f}%"
+        bd = "n/a (one model)" if len(models) < 2 else bd_rate(
+            [r["bpp"] for r in base], [r["psnr"] for r in base], [r["bpp"] for r in rows], [r["psnr"] for r in rows])
+        bd = bd if isinstance(bd, str) else "n/a (PSNR not rising with rate)" if np.isnan(bd) else f"{bd:+.1f}%"
         speedup = np.mean([b["tflite_ms"] / r["tflite_ms"] for b, r in zip(base, rows)])
-        lines.append(f"| {setting} | {np.mean([r['nonzero_parameters'] for r in rows]):,.0f} | "
+        tuning = rows[0]["finetune"]
+        budget = f"{tuning['steps']} ({tuning['lr']:g})" if tuning["steps"] else "-"
+        lines.append(f"| {setting} | {budget} | {np.mean([r['nonzero_parameters'] for r in rows]):,.0f} | "
                      f"{np.mean([r['tflite_gzip_bytes'] for r in rows]) / 1024:.0f} | "
                      + " / ".join(f"{r['psnr']:.2f}" for r in rows)
                      + f" | {np.mean([r['tf_ms'] for r in rows]):.1f} | {np.mean([r['tflite_ms'] for r in rows]):.1f}"
