@@ -116,8 +116,9 @@ def markdown(results: dict, models: list[str]) -> str:
             [r["bpp"] for r in base], [r["psnr"] for r in base], [r["bpp"] for r in rows], [r["psnr"] for r in rows])
         bd = bd if isinstance(bd, str) else "n/a (PSNR not rising with rate)" if np.isnan(bd) else f"{bd:+.1f}%"
         speedup = np.mean([b["tflite_ms"] / r["tflite_ms"] for b, r in zip(base, rows)])
-        tuning = rows[0]["finetune"]
-        budget = f"{tuning['steps']} ({tuning['lr']:g})" if tuning["steps"] else "-"
+        budgets = [f"{r['finetune']['steps']} ({r['finetune']['lr']:g})" if r["finetune"]["steps"] else "-"
+                   for r in rows]
+        budget = budgets[0] if len(set(budgets)) == 1 else " / ".join(budgets)
         lines.append(f"| {setting} | {budget} | {np.mean([r['nonzero_parameters'] for r in rows]):,.0f} | "
                      f"{np.mean([r['tflite_gzip_bytes'] for r in rows]) / 1024:.0f} | "
                      + " / ".join(f"{r['psnr']:.2f}" for r in rows)
