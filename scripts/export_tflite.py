@@ -33,8 +33,8 @@ RESULTS = os.path.join("results", "deployment")
 
 def check_model(point, images: list[np.ndarray], out_dir: str) -> dict:
     """Exports one rate point in every mode and measures each file on the images."""
-    manifest = tflite_export.export(point.path, out_dir, point.width_index)
     exported = tflite_export.ExportedModel(point.path, point.width_index)
+    manifest = tflite_export.write(exported, out_dir)
     decoders = {mode: tflite.Decoder(open(os.path.join(out_dir, entry["file"]), "rb").read())
                 for mode, entry in manifest["files"].items()}
     worst = {mode: 0.0 for mode in decoders}

@@ -70,7 +70,7 @@ def test_slimmable_widths_have_plain_decoders():
     for index, width in enumerate(model.widths):
         symbols = np.round(np.random.default_rng(index).normal(0, 3, (1, 3, 4, width))).astype("float32")
         layers = plain_decoder.decoder_layers(model, index)
-        offset = plain_decoder.quantization_offset(model, index)
+        offset = plain_decoder.quantization_offset(model, width, index)
         assert layers[0].kernel.shape[2] == width and layers[-1].kernel.shape[3] == 3
         expected = np.clip(model.synthesis_transform(symbols + offset, width).numpy(), 0, 255)
         got = plain_decoder.plain_synthesis(layers, offset)(symbols).numpy()

@@ -9,7 +9,6 @@ decoder, tensorflow_compression/cc/lib/range_coder.cc, compiled into the app).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -22,6 +21,8 @@ from tensorflow_compression.python.ops import gen_ops
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfcomp.codecs import container  # noqa: E402  (the header parser; docs/FORMAT.md specifies it)
+from tfcomp.export.tflite import Decoder  # noqa: E402  (resizes the input, applies the int8 quantization)
+from tfcomp.models.common import table_hash  # noqa: E402  (sha256 of the tables, as file headers hold it)
 
 
 def range_decode(string: bytes, latent_shape: tuple[int, int], entropy: dict) -> np.ndarray:
@@ -32,12 +33,6 @@ def range_decode(string: bytes, latent_shape: tuple[int, int], entropy: dict) ->
     if not gen_ops.entropy_decode_finalize(handle).numpy():
         raise ValueError("range decoding failed (corrupt string)")
     return indexes.numpy() + np.asarray(entropy["cdf_offset"])  # strings [1] -> (1, h, w, C)
-
-
-def table_hash(entropy: dict) -> bytes:
-    """First bytes of the sha256 of the tables, as every file header stores them."""
-    tables = np.concatenate([entropy["cdf"], entropy["cdf_offset"]]).astype("<i4")
-    return hashlib.sha256(tables.tobytes()).digest()[:container.HASH_BYTES]
 
 
 def decode(path: str, model_dir: str, mode: str) -> np.ndarray:
@@ -52,20 +47,12 @@ def decode(path: str, model_dir: str, mode: str) -> np.ndarray:
                          "factorized-prior models only")
     if manifest.get("width_index") not in (None, c.variant):
         raise ValueError(f"file was coded at width index {c.variant}, this decoder is {manifest['name']}")
-    if c.table_hash != table_hash(manifest["entropy"]):
+    tables = np.concatenate([manifest["entropy"]["cdf"], manifest["entropy"]["cdf_offset"]])
+    if c.table_hash != bytes.fromhex(table_hash(tables))[:container.HASH_BYTES]:
         raise ValueError("the file's entropy-table hash does not match this decoder's tables")
     symbols = range_decode(c.strings[0], c.latent_shapes[0], manifest["entropy"])
-    entry = manifest["files"][mode]
-    interpreter = tf.lite.Interpreter(os.path.join(model_dir, entry["file"]), num_threads=2)
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, symbols.shape, strict=True)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, symbols.astype(entry["input"]["dtype"]))
-    interpreter.invoke()
-    pixels = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).astype(np.float32)
-    if entry["output"]["quantization"]:
-        q = entry["output"]["quantization"]
-        pixels = (pixels - q["zero_point"]) * q["scale"]
+    with open(os.path.join(model_dir, manifest["files"][mode]["file"]), "rb") as f:
+        pixels = Decoder(f.read())(symbols)
     return np.clip(np.round(pixels[0, :c.height, :c.width]), 0, 255).astype(np.uint8)
 
 

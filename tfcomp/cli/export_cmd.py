@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 
-TFLITE_MODES = ("float32", "float16", "dynamic-int8", "int8")
+from tfcomp.export import SAVEDMODEL_KINDS, TFLITE_MODES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            description="codec: compress/decompress signatures (needs tensorflow_compression). "
                                        "transforms: analysis/synthesis with stock TensorFlow ops only.")
     s.add_argument("-m", "--model", default=None, help="shipped model or family (default: the zoo default)")
-    s.add_argument("--kind", choices=("codec", "transforms"), default="codec", help="what to export (default: codec)")
+    s.add_argument("--kind", choices=SAVEDMODEL_KINDS, default="codec", help="what to export (default: codec)")
     s.add_argument("--width", type=int, default=None, help="width of a slimmable model (default: widest)")
     s.add_argument("-o", "--out", required=True, help="output SavedModel directory")
     s.set_defaults(run=run_savedmodel)

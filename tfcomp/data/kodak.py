@@ -1,8 +1,7 @@
 """Where the Kodak test images are, and a TFDS builder for them."""
 from __future__ import annotations
 
-import os
-
+from tfcomp.data.locations import dataset_dir
 from tfcomp.data.pipeline import list_images
 
 KODAK_ENV = "TFCOMP_KODAK"
@@ -11,8 +10,7 @@ KODAK_URL = "http://r0k.us/graphics/kodak/kodak/kodim{:02d}.png"
 
 def kodak_dir() -> str:
     """$TFCOMP_KODAK, else ../shared/datasets/kodak beside the repository."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.environ.get(KODAK_ENV, os.path.join(repo, "..", "shared", "datasets", "kodak"))
+    return dataset_dir(KODAK_ENV, "kodak")
 
 
 def kodak_images(limit: int | None = None) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import os
 
-import numpy as np
 
 from tfcomp import zoo
 from tfcomp.codecs.learned import rate_points

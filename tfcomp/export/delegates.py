@@ -42,15 +42,3 @@ def check(operators: list[tuple[str, int]], integer: bool) -> dict[str, dict]:
         }
     return report
 
-
-def summary(report: dict[str, dict]) -> str:
-    """One short cell per delegate for a README table."""
-    cells = []
-    for delegate, entry in report.items():
-        if entry["model"].startswith("no"):
-            cells.append(f"{delegate}: no")
-        elif entry["falls_back_to_cpu"]:
-            cells.append(f"{delegate}: CPU for {', '.join(entry['falls_back_to_cpu'])}")
-        else:
-            cells.append(f"{delegate}: checked ops accepted" + ("" if entry["model"] == "yes" else f" ({entry['model']})"))
-    return "; ".join(cells)

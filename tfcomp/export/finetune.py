@@ -6,12 +6,11 @@ and the loss is the MSE of the reconstruction.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from tfcomp.data.locations import dataset_dir
 from tfcomp.data.pipeline import folder_images, image_dataset
 
 TRAIN_ENV = "TFCOMP_TRAIN_DATA"
@@ -19,8 +18,7 @@ TRAIN_ENV = "TFCOMP_TRAIN_DATA"
 
 def train_dir() -> str:
     """$TFCOMP_TRAIN_DATA, else BSDS500's training images beside the repository."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.environ.get(TRAIN_ENV, os.path.join(repo, "..", "shared", "datasets", "bsds500", "train"))
+    return dataset_dir(TRAIN_ENV, "bsds500", "train")
 
 
 def training_pairs(exported, crops: int = 1024, patch: int = 256, folder: str | None = None,
@@ -30,11 +28,8 @@ def training_pairs(exported, crops: int = 1024, patch: int = 256, folder: str | 
     images, _ = folder_images(folder or train_dir())
     batches = image_dataset(images, patch, 16, downsample=True).take(crops // 16)
     symbols, pixels = [], []
-    width = None if exported.width_index is None else exported.model.widths[exported.width_index]
     for batch in tqdm(batches, total=crops // 16, desc="encoding training crops", unit="batch", leave=False):
-        y = exported.model.analysis_transform(batch) if width is None else \
-            exported.model.analysis_transform(batch, width)
-        symbols.append(np.round(y.numpy() - exported.offset).astype(np.float32))
+        symbols.append(np.round(exported.analysis(batch).numpy() - exported.offset).astype(np.float32))
         pixels.append(batch.numpy().astype(np.uint8))
     return tf.data.Dataset.from_tensor_slices((np.concatenate(symbols), np.concatenate(pixels)))
 

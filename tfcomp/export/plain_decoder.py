@@ -98,10 +98,10 @@ def decoder_layers(model, width_index: int | None = None) -> list[DecoderLayer]:
     return layers
 
 
-def quantization_offset(model, width_index: int | None = None) -> np.ndarray:
-    """Per-channel offset the decoder adds to the integer symbols (zeros where the model uses none)."""
+def quantization_offset(model, channels: int, width_index: int | None = None) -> np.ndarray:
+    """Per-channel offset the decoder adds to the integer symbols of `channels` latent channels (zeros where
+    the model uses none)."""
     entropy_model = latent_entropy_model(model, width_index)
-    channels = decoder_layers(model, width_index)[0].kernel.shape[2]
     offset = getattr(entropy_model, "quantization_offset", None)
     if offset is None:
         return np.zeros(channels, np.float32)

@@ -17,8 +17,8 @@ import shutil
 import tensorflow as tf
 
 from tfcomp.errors import TfcompError
+from tfcomp.export import SAVEDMODEL_KINDS as KINDS
 
-KINDS = ("codec", "transforms")
 IMAGE = tf.TensorSpec((None, None, 3), tf.uint8, name="image")
 IMAGE_SHAPE = tf.TensorSpec((2,), tf.int32, name="image_shape")
 LATENT_SHAPES = tf.TensorSpec((None, 2), tf.int32, name="latent_shapes")
@@ -36,17 +36,13 @@ def _save(module: tf.Module, out_dir: str, signatures: dict) -> None:
 
 def export_codec(path: str, out_dir: str, width_index: int | None = None) -> dict:
     """The full codec of a shipped model (one width of a slimmable one) with serving signatures."""
-    import tensorflow_compression  # noqa: F401  (the shipped model's range-coding ops)
+    from tfcomp.codecs.learned import LearnedCodec
 
-    from tfcomp.training.saving import read_metadata
-
-    metadata = read_metadata(path)
-    widths = metadata["config"].get("widths")
-    if width_index is not None and not (widths and 0 <= width_index < len(widths)):
-        raise TfcompError(f"{metadata['name']} has no width index {width_index}")
-    extra = () if not widths else (tf.constant(width_index or 0, tf.int32),)
+    # The codec checks the width index, loads the SavedModel (tfc's ops registered) and checks its tables.
+    codec = LearnedCodec(path, width_index)
+    extra = () if codec.width_index is None else (tf.constant(codec.width_index, tf.int32),)
     module = tf.Module()
-    module.codec = tf.saved_model.load(path)
+    module.codec = codec.model
 
     @tf.function(input_signature=[IMAGE])
     def compress(image):
@@ -59,7 +55,7 @@ def export_codec(path: str, out_dir: str, width_index: int | None = None) -> dic
 
     module.compress, module.decompress = compress, decompress
     _save(module, out_dir, {"compress": compress, "decompress": decompress, "serving_default": decompress})
-    return {"kind": "codec", "model": metadata["name"], "width_index": width_index,
+    return {"kind": "codec", "model": codec.model_name, "width_index": codec.width_index,
             "signatures": ["compress", "decompress"], "needs": "import tensorflow_compression"}
 
 
@@ -76,12 +72,10 @@ def export_transforms(path: str, out_dir: str, width_index: int | None = None) -
     module.analysis_transform = exported.model.analysis_transform
     module.synthesis_transform = exported.plain()
     module.offset = tf.constant(exported.offset)
-    width = None if exported.width_index is None else exported.model.widths[exported.width_index]
 
     @tf.function(input_signature=[IMAGE])
     def analysis(image):
-        x = tf.cast(image[None], tf.float32)
-        y = module.analysis_transform(x) if width is None else module.analysis_transform(x, width)
+        y = exported.analysis(tf.cast(image[None], tf.float32))
         return {"symbols": tf.cast(tf.round(y - module.offset), tf.int32)}
 
     @tf.function(input_signature=[symbols_spec, IMAGE_SHAPE])

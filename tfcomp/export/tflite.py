@@ -13,7 +13,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
-MODES = ("float32", "float16", "dynamic-int8", "int8")
+from tfcomp.export import TFLITE_MODES as MODES
+
 INT8_RANGE = (-128.0, 127.0)
 
 

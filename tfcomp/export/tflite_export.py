@@ -13,13 +13,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression  # noqa: F401  (the rebuilt model's layers and entropy models)
 
+from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
+from tfcomp.data.locations import dataset_dir
 from tfcomp.data.pipeline import list_images
 from tfcomp.errors import TfcompError
 from tfcomp.export import delegates, plain_decoder, tflite
 from tfcomp.models.common import table_hash
 from tfcomp.samples import SAMPLE_IMAGE
-from tfcomp.training.saving import load_keras_model, read_metadata
+from tfcomp.training.saving import load_keras_model
 
 CALIBRATION_ENV = "TFCOMP_CALIBRATION"
 CALIBRATION_IMAGES = 16
@@ -28,8 +30,7 @@ TFC_VERSION = importlib.metadata.version("tensorflow-compression")
 
 def calibration_dir() -> str:
     """$TFCOMP_CALIBRATION, else BSDS500's validation images beside the repository (never Kodak)."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.environ.get(CALIBRATION_ENV, os.path.join(repo, "..", "shared", "datasets", "bsds500", "val"))
+    return dataset_dir(CALIBRATION_ENV, "bsds500", "val")
 
 
 def calibration_images(limit: int = CALIBRATION_IMAGES) -> list[str]:
@@ -42,26 +43,24 @@ class ExportedModel:
     """A shipped model rebuilt in Keras with its coding tables, checked against its metadata."""
 
     def __init__(self, path: str, width_index: int | None = None):
-        self.metadata = read_metadata(path)
+        # The codec checks the width index and names the rate point, as for compressing.
+        codec = LearnedCodec(path, width_index)
+        self.metadata, self.width_index, self.name = codec.metadata, codec.width_index, codec.name
         self.model = load_keras_model(path)
         self.model.enable_coding()
         if table_hash(self.model.entropy_tables().numpy()) != self.metadata["entropy_table_sha256"]:
             raise TfcompError(f"{path}: rebuilt entropy tables differ from the shipped model's")
-        widths = self.metadata["config"].get("widths")
-        if width_index is not None and not widths:
-            raise TfcompError(f"{self.metadata['name']} is not a slimmable model (no widths)")
-        self.width_index = (width_index or 0) if widths else None
+        self.width = None if self.width_index is None else self.model.widths[self.width_index]
         self.layers = plain_decoder.decoder_layers(self.model, self.width_index)
-        self.offset = plain_decoder.quantization_offset(self.model, self.width_index)
+        self.offset = plain_decoder.quantization_offset(self.model, self.layers[0].kernel.shape[2], self.width_index)
 
-    @property
-    def name(self) -> str:
-        """Model name, with '-w<width>' for one width of a slimmable model."""
-        widths = self.metadata["config"].get("widths")
-        return self.metadata["name"] + (f"-w{widths[self.width_index]}" if widths else "")
+    def analysis(self, x: tf.Tensor) -> tf.Tensor:
+        """The model's analysis transform (at this width) on a batch of images in 0..255."""
+        return self.model.analysis_transform(x) if self.width is None else self.model.analysis_transform(x, self.width)
 
     def symbols(self, image: np.ndarray) -> np.ndarray:
         """The integer symbols the range decoder returns for an image, as float32 (1, h, w, C)."""
+        # The model's own coding function, so the symbols are exactly those `tfcomp compress` codes.
         width = () if self.width_index is None else (tf.constant(self.width_index, tf.int32),)
         y = self.model.analyze(image, *width).numpy()
         return np.round(y - self.offset).astype(np.float32)
@@ -69,10 +68,8 @@ class ExportedModel:
     def reference(self, symbols: np.ndarray) -> np.ndarray:
         """The model's own (tfc) synthesis of the symbols, float pixels (1, H, W, 3) clamped to 0..255."""
         y_hat = tf.constant(symbols + self.offset)
-        if self.width_index is None:
-            x_hat = self.model.synthesis_transform(y_hat)
-        else:
-            x_hat = self.model.synthesis_transform(y_hat, self.model.widths[self.width_index])
+        x_hat = self.model.synthesis_transform(y_hat) if self.width is None else \
+            self.model.synthesis_transform(y_hat, self.width)
         return np.clip(x_hat.numpy(), 0.0, 255.0)
 
     def plain(self, latent_shape: tuple[int | None, int | None] = (None, None)) -> tf.keras.Model:
@@ -110,7 +107,12 @@ def convert_modes(exported: ExportedModel, modes: tuple[str, ...] = tflite.MODES
 def export(path: str, out_dir: str, width_index: int | None = None, modes: tuple[str, ...] = tflite.MODES,
            images: list[str] | None = None, latent_shape: tuple[int | None, int | None] = (None, None)) -> dict:
     """Writes NAME.<mode>.tflite for each mode and NAME.json; returns that JSON's content."""
-    exported = ExportedModel(path, width_index)
+    return write(ExportedModel(path, width_index), out_dir, modes, images, latent_shape)
+
+
+def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite.MODES,
+          images: list[str] | None = None, latent_shape: tuple[int | None, int | None] = (None, None)) -> dict:
+    """export() for a model already rebuilt."""
     images = images or calibration_images()
     # Everything is converted before anything is written: a failed mode leaves no partial export.
     flatbuffers = convert_modes(exported, modes, images, latent_shape)
