@@ -13,7 +13,7 @@ import tensorflow_compression as tfc
 
 from conftest import REPO, run_tfcomp
 from tfcomp.evaluation.metrics import psnr
-from tfcomp.export import delegates, plain_decoder, savedmodel, tflite, tflite_export
+from tfcomp.export import delegates, plain_decoder, qat, savedmodel, tflite, tflite_export
 from tfcomp.models.bls2017 import DECODER_VARIANTS
 from tfcomp.samples import SAMPLE_IMAGE
 from tfcomp.data.images import read_image
@@ -104,6 +104,71 @@ def test_every_mode_is_builtin_ops_and_decodes_the_sample(exported, shipped, sam
     int8 = exported.manifest["files"]["int8"]
     assert int8["input"]["dtype"] == "int8" and int8["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
     assert int8["output"]["dtype"] == "int8"
+
+
+def _igdn_decoder(gamma: np.ndarray, beta: np.ndarray) -> tf.keras.Model:
+    """symbols -> IGDN, as a batch-1 functional model."""
+    x = tf.keras.Input((None, None, gamma.shape[0]), batch_size=1)
+    igdn = plain_decoder.InverseGDN(gamma.shape[0])
+    model = tf.keras.Model(x, igdn(x))
+    igdn.norm.set_weights([gamma[None, None], beta])
+    return model
+
+
+def test_gamma_floor_keeps_int8_normalization_of_a_dead_channel_right():
+    # Channel 2's gamma column is ~0 (its normalization is just beta), as in several shipped models.
+    rng = np.random.default_rng(1)
+    gamma = rng.uniform(0.01, 0.1, (4, 4)).astype("float32")
+    gamma[:, 2] = 1e-12
+    beta = np.array([0.9, 0.8, 0.7, 0.6], "float32")
+    decoder = _igdn_decoder(gamma, beta)
+    floored = plain_decoder.copy(decoder)
+    assert plain_decoder.floor_gamma_columns(floored) == 1
+    kernel = floored.layers[1].norm.kernel.numpy()[0, 0]
+    assert kernel[2, 2] == np.float32(plain_decoder.GAMMA_COLUMN_FLOOR)
+    np.testing.assert_array_equal(np.delete(kernel, 2, axis=1), np.delete(gamma, 2, axis=1))
+    np.testing.assert_array_equal(decoder.layers[1].norm.kernel.numpy()[0, 0], gamma)
+    symbols = rng.integers(-5, 6, (1, 6, 6, 4)).astype("float32")
+    expected = decoder(symbols).numpy()
+    np.testing.assert_allclose(floored(symbols).numpy(), expected, atol=plain_decoder.GAMMA_COLUMN_FLOOR * 5 ** 2)
+    # Quantization-aware int8 keeps the weight scales TFMOT trained; without the floor, the dead channel's
+    # int32 bias (beta in units of input scale x weight scale) overflowed and the channel came out wrong.
+    model = qat.quantize_aware(decoder)
+    qat.calibrate(model, [symbols])
+    int8 = tflite.Decoder(qat.convert(model))(symbols)
+    assert np.abs(int8[..., 2] - expected[..., 2]).max() <= 2 * np.ptp(expected) / 255
+
+
+def test_quantization_aware_decoder_converts_fully_int8(shipped, sample):
+    symbols = shipped.symbols(sample)
+    reference = np.round(shipped.reference(symbols))[0, :sample.shape[0], :sample.shape[1]]
+    pairs = tf.data.Dataset.from_tensor_slices((np.repeat(symbols[:, :8, :8], 8, 0),
+                                                np.repeat(sample[None, :128, :128], 8, 0)))
+    model, record = qat.train(shipped, pairs, [symbols], steps=2, lr=1e-6)
+    assert record["steps"] == 2 and record["calibration_batches"] == 1
+    flatbuffer = qat.convert(model)
+    assert qat.float_tensors(flatbuffer) == []  # no float islands: IGDN, clamp and scaling are int8 too
+    operators = {name for name, _ in tflite.operators(flatbuffer)}
+    assert operators <= {"ADD", "CONV_2D", "DEPTH_TO_SPACE", "ABS", "MUL", "QUANTIZE", "DEQUANTIZE", "PAD"}
+    io = tflite.io_details(flatbuffer)
+    assert io["input"]["dtype"] == "int8" and io["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    converted = tflite.Decoder(flatbuffer)(symbols)
+    simulated = model(symbols).numpy()
+    assert np.sqrt(np.mean((converted - simulated) ** 2)) < 1.0  # the fake-quantized model predicts the file
+    pixels = np.clip(np.round(converted), 0, 255)[0, :sample.shape[0], :sample.shape[1]].astype(np.uint8)
+    assert psnr(sample, pixels) >= psnr(sample, reference.astype(np.uint8)) - 0.5
+
+
+def test_quantization_aware_mode_goes_into_the_manifest(shipped, tmp_path, monkeypatch):
+    # Calibration only (no fine-tuning steps), so the test needs no training images.
+    calibrate_only = qat.quantize_exported
+    monkeypatch.setattr(qat, "quantize_exported", lambda *a, **k: calibrate_only(*a, **{**k, "steps": 0}))
+    manifest = tflite_export.write(shipped, str(tmp_path), ("int8-qat",), images=[SAMPLE_IMAGE])
+    entry = manifest["files"]["int8-qat"]
+    assert (tmp_path / entry["file"]).read_bytes()[4:8] == b"TFL3"
+    assert entry["quantization_aware_training"]["steps"] == 0 and entry["quantization_aware_training"]["calibration_batches"] == 1
+    assert entry["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    assert manifest["latents"]["calibration_images"] == [os.path.basename(SAMPLE_IMAGE)]
 
 
 def test_manifest_carries_what_an_app_needs(exported, shipped):

@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 
-from tfcomp.export import SAVEDMODEL_KINDS, TFLITE_MODES
+from tfcomp.export import SAVEDMODEL_KINDS, TFLITE_MODES, TFLITE_TRAINED_MODES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("-m", "--model", default=None, help="shipped model or family (default: the zoo default)")
     t.add_argument("--width", type=int, default=None, help="width of a slimmable model (default: every width)")
     t.add_argument("--modes", default=",".join(TFLITE_MODES),
-                   help=f"comma-separated modes (default: {','.join(TFLITE_MODES)})")
+                   help=f"comma-separated modes (default: {','.join(TFLITE_MODES)}); also "
+                        f"{','.join(TFLITE_TRAINED_MODES)}: full int8 after quantization-aware fine-tuning on the "
+                        "BSDS500 training images ($TFCOMP_TRAIN_DATA), a few minutes per model")
     t.add_argument("--latent-shape", default=None, metavar="HxW",
                    help="fix the latent size (e.g. 32x48 for 512x768 images; NPU delegates want fixed shapes)")
     t.add_argument("-o", "--out", default="tflite", help="output folder (default: tflite)")
@@ -68,9 +70,10 @@ def run_tflite(args: argparse.Namespace) -> int:
     from tfcomp.errors import TfcompError
 
     modes = tuple(m for m in args.modes.split(",") if m)
-    unknown = sorted(set(modes) - set(TFLITE_MODES))
+    known = TFLITE_MODES + TFLITE_TRAINED_MODES
+    unknown = sorted(set(modes) - set(known))
     if unknown or not modes:
-        raise TfcompError(f"--modes: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(TFLITE_MODES)}")
+        raise TfcompError(f"--modes: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}")
     shape = _latent_shape(args.latent_shape)
     path, indices = _model(args.model, args.width)
     from tfcomp.export import tflite_export

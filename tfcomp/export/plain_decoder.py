@@ -138,6 +138,9 @@ class InverseGDN(tf.keras.layers.Layer):
         self.norm = tf.keras.layers.Conv2D(channels, 1, use_bias=True, name="norm",
                                            kernel_constraint=tf.keras.constraints.NonNeg(),
                                            bias_constraint=AtLeast(BETA_FLOOR))
+        # Identity here; quantization-aware training (tfcomp.export.qat) swaps in a fake-quantizer so that
+        # |x| gets its own int8 range, as the converted ABS output does.
+        self.magnitude_activation = tf.keras.activations.linear
 
     def build(self, input_shape) -> None:
         """Builds the 1x1 convolution that holds gamma (kernel) and beta (bias)."""
@@ -146,7 +149,7 @@ class InverseGDN(tf.keras.layers.Layer):
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         """Applies the inverse normalization."""
-        return x * self.norm(tf.abs(x))
+        return x * self.norm(self.magnitude_activation(tf.abs(x)))
 
     def get_config(self) -> dict:
         """Constructor arguments (Keras serialization)."""
@@ -260,3 +263,33 @@ def plain_synthesis(layers: list[DecoderLayer], offset: np.ndarray,
     for keras_layer, weights in assignments:
         keras_layer.set_weights(weights)
     return model
+
+
+CUSTOM_OBJECTS = {cls.__name__: cls for cls in (InverseGDN, AddOffset, DepthToSpace, KeepZeros, AtLeast)}
+GAMMA_COLUMN_FLOOR = 1e-4
+
+
+def copy(decoder: tf.keras.Model) -> tf.keras.Model:
+    """An independent copy of a plain decoder (same architecture and weights)."""
+    with tf.keras.utils.custom_object_scope(CUSTOM_OBJECTS):
+        clone = tf.keras.models.clone_model(decoder)
+    clone.set_weights(decoder.get_weights())
+    return clone
+
+
+def floor_gamma_columns(decoder: tf.keras.Model) -> int:
+    """Raises gamma[j, j] to GAMMA_COLUMN_FLOOR wherever column j of an IGDN's gamma is all below it (a
+    channel whose normalization is just beta); returns how many columns changed.
+
+    int8 conversion quantizes the 1x1 kernel per output channel: a column of ~1e-11 gets a scale so small
+    that beta, stored as int32 in units of input scale x that scale, overflows, and the channel's
+    normalization comes out wrong. The floor changes the float function by at most 1e-4 |x_j|."""
+    changed = 0
+    for layer in decoder.layers:
+        if isinstance(layer, InverseGDN):
+            kernel = layer.norm.kernel.numpy()
+            low = np.flatnonzero(kernel[0, 0].max(axis=0) < GAMMA_COLUMN_FLOOR)
+            kernel[0, 0, low, low] = GAMMA_COLUMN_FLOOR
+            layer.norm.kernel.assign(kernel)
+            changed += len(low)
+    return changed

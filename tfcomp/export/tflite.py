@@ -1,7 +1,8 @@
 """TFLite decoders: a plain synthesis transform converted in four modes, builtin ops only.
 
 Modes: float32; float16 (weights in half precision); dynamic-int8 (int8 weights, float activations);
-int8 (full integer: int8 symbols in, int8 pixels out, calibrated on real latents). The int8 input is
+int8 (full integer: int8 symbols in, int8 pixels out, calibrated on real latents; near-zero IGDN gamma
+columns floored first, see plain_decoder.floor_gamma_columns). The int8 input is
 pinned to scale 1 and zero point 0 by a fake-quantization node on [-128, 127], so integer symbols pass
 exactly while the inner activations keep the ranges the calibration data give them.
 """
@@ -14,6 +15,7 @@ import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
 from tfcomp.export import TFLITE_MODES as MODES
+from tfcomp.export import plain_decoder
 
 INT8_RANGE = (-128.0, 127.0)
 
@@ -30,6 +32,8 @@ def convert(decoder: tf.keras.Model, mode: str, calibration: Iterable[np.ndarray
     if mode not in MODES:
         raise ValueError(f"unknown TFLite mode {mode!r}; choose from {', '.join(MODES)}")
     if mode == "int8":
+        decoder = plain_decoder.copy(decoder)
+        plain_decoder.floor_gamma_columns(decoder)
         decoder = pin_input_range(decoder)
     converter = tf.lite.TFLiteConverter.from_keras_model(decoder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -97,11 +97,21 @@ class ExportedModel:
 
 
 def convert_modes(exported: ExportedModel, modes: tuple[str, ...] = tflite.MODES, images: list[str] | None = None,
-                  latent_shape: tuple[int | None, int | None] = (None, None)) -> dict[str, bytes]:
-    """The exported model's decoder as a flatbuffer per mode (int8 calibrated on the images' latents)."""
+                  latent_shape: tuple[int | None, int | None] = (None, None)) -> dict[str, tuple[bytes, dict]]:
+    """The exported model's decoder as (flatbuffer, how it was made) per mode; int8 is calibrated on the
+    images' latents, int8-qat also fine-tuned on training crops (tfcomp.export.qat)."""
     decoder = exported.plain(latent_shape)
-    calibration = [exported.symbols(read_image(p)[0]) for p in images] if "int8" in modes else []
-    return {mode: tflite.convert(decoder, mode, calibration) for mode in modes}
+    integer = {"int8", "int8-qat"} & set(modes)
+    calibration = [exported.symbols(read_image(p)[0]) for p in images] if integer else []
+    converted = {}
+    for mode in modes:
+        if mode == "int8-qat":
+            from tfcomp.export import qat  # TFMOT: imported only when asked for
+
+            converted[mode] = qat.quantize_exported(exported, calibration, latent_shape=latent_shape)
+        else:
+            converted[mode] = (tflite.convert(decoder, mode, calibration), {})
+    return converted
 
 
 def export(path: str, out_dir: str, width_index: int | None = None, modes: tuple[str, ...] = tflite.MODES,
@@ -118,7 +128,7 @@ def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite
     flatbuffers = convert_modes(exported, modes, images, latent_shape)
     os.makedirs(out_dir, exist_ok=True)
     files = {}
-    for mode, flatbuffer in flatbuffers.items():
+    for mode, (flatbuffer, made) in flatbuffers.items():
         file_name = f"{exported.name}.{mode}.tflite"
         with open(os.path.join(out_dir, file_name), "wb") as f:
             f.write(flatbuffer)
@@ -128,8 +138,9 @@ def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite
             "bytes": len(flatbuffer),
             "sha256": hashlib.sha256(flatbuffer).hexdigest(),
             "operators": [f"{name} v{version}" for name, version in operators],
-            "delegates": delegates.check(operators, integer=mode == "int8"),
+            "delegates": delegates.check(operators, integer=mode.startswith("int8")),
             **tflite.io_details(flatbuffer),
+            **({"quantization_aware_training": made} if made else {}),
         }
     manifest = {
         "model": exported.metadata["name"],
@@ -140,7 +151,8 @@ def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite
             "channels": int(exported.layers[0].kernel.shape[2]),
             "shape_rule": "for an H x W image: h = ceil(H / 16), w = ceil(W / 16); input (1, h, w, channels); "
                           "output (1, 16h, 16w, 3): crop it to H x W",
-            "calibration_images": [os.path.basename(p) for p in images] if "int8" in modes else [],
+            "calibration_images": [os.path.basename(p) for p in images]
+            if {"int8", "int8-qat"} & set(modes) else [],
         },
         "output": "RGB pixels: float modes give 0..255 floats (round them); int8 gives q, "
                   "pixel = (q - zero_point) * scale from files.int8.output.quantization",
