@@ -1,5 +1,6 @@
 """SlimCAE: joint loss over widths, chroma term, coding at every width, SavedModel round trip,
-warm starts, and the lambda schedule (with fakes)."""
+warm starts, and the lambda schedule (with fakes, and as a training option)."""
+import json
 import math
 import types
 
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from conftest import smooth_image
+from conftest import run_tfcomp, smooth_image
 from tfcomp import registry
 from tfcomp.models.slimcae import DEFAULT_LAMBDAS, SlimCAE, chroma_difference, rgb_to_lab
 from tfcomp.models.slimcae_schedule import measure_widths, rd_slope, schedule_lambdas
@@ -317,3 +318,26 @@ def test_reproduction_run_reports_every_width(saved, tmp_path):
     for width in WIDTHS:
         assert f"| {width} | slimcae-tiny-w{width} |" in text
     assert (out / "ms_ssim_slimcae-tiny.png").stat().st_size > 5000 and (out / "widths_slimcae-tiny.png").exists()
+
+
+def test_lambda_schedule_runs_as_a_training_option(image_folder, tmp_path):
+    out = tmp_path / "model"
+    run_tfcomp("train", "-a", "slimcae", "--widths", "8,6,4", "--lambdas", "0.02,0.01,0.005",
+               "--train-data", image_folder, "--no-downsample", "--patch", "64", "--batch", "2", "--steps", "10",
+               "--steps-per-epoch", "10", "--lambda-schedule-steps", "1", "--workdir", str(tmp_path / "work"),
+               str(out), check=True)
+    meta = json.loads((out / "metadata.json").read_text())
+    schedule = meta["training"]["lambda_schedule"]
+    assert schedule["initial_lambdas"] == pytest.approx([0.02, 0.01, 0.005]) and 2 <= len(schedule["tries"]) <= 14
+    assert schedule["steps"] == len(schedule["tries"])
+    final = schedule["final_lambdas"]
+    # The widest width keeps its lambda; every try scaled the narrower ones down by 0.8.
+    assert final[0] == pytest.approx(0.02) and final[1] < 0.01 and final[2] < 0.005 * 0.8
+    assert meta["config"]["lambdas"] == pytest.approx(final)
+
+
+def test_lambda_schedule_needs_a_slimmable_model(image_folder, tmp_path):
+    result = run_tfcomp("train", "--train-data", image_folder, "--lambda-schedule-steps", "5",
+                        "--workdir", str(tmp_path / "w"), str(tmp_path / "m"))
+    assert result.returncode == 2 and "slimcae" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "m").exists()

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="slimcae: GDN variant (default: %(default)s)")
     p.add_argument("--chroma-weight", type=float, default=0.0,
                    help="slimcae: weight of the CIELAB chroma-difference term (default: off)")
+    p.add_argument("--lambda-schedule-steps", type=int, default=0,
+                   help="slimcae: after training, seed 001's lambda scheduling with this many steps per try "
+                        "(default: off)")
     p.add_argument("--train-data", required=True, help="image folder, glob, or tfds:NAME[:SPLIT]")
     p.add_argument("--val-data", help="validation images (same forms)")
     p.add_argument("--no-downsample", dest="downsample", action="store_false",
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
         learning_rate=args.lr, final_learning_rate=args.final_lr, downsample=args.downsample,
         strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed,
+        lambda_schedule_steps=args.lambda_schedule_steps,
         freeze=tuple(p for p in args.freeze.split(",") if p))
     print(json.dumps((export_checkpoint if args.export_only else train)(config), indent=2))
     return 0

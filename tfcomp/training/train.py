@@ -41,6 +41,7 @@ class TrainConfig:
     init_from: str | None = None
     freeze: tuple[str, ...] = ()
     validation_steps: int = 4
+    lambda_schedule_steps: int = 0
     seed: int = 0
     verbose: int | None = None
 
@@ -101,6 +102,8 @@ def train(config: TrainConfig) -> dict:
         raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
     if config.init_from:
         check_source(config.init_from)
+    if config.lambda_schedule_steps and not hasattr(registry.model_class(config.architecture), "set_lambdas"):
+        raise TfcompError(f"--lambda-schedule-steps needs one lambda per width (slimcae), not {config.architecture}")
     tf.keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy, config.logical_cpus)
     images, description = training_images(config.train_data)
@@ -137,14 +140,46 @@ def train(config: TrainConfig) -> dict:
                         callbacks=callbacks, verbose=verbose)
     if any(not tf.math.is_finite(v) for v in history.history.get("loss", [0.0])):
         raise RuntimeError("training diverged (NaN loss); lower the learning rate")
+    schedule = _schedule_lambdas(model, dataset, config) if config.lambda_schedule_steps else None
     record = _training_record(config, description, clock.state, strategy)
     record["warm_start"] = warm_start
+    record["lambda_schedule"] = schedule
     if chief:
         return save_model(model, config.output, record)
     # Saving is collective in multi-worker training: the other workers save to scratch and discard it.
     metadata = save_model(model, os.path.join(workdir, "discarded-model"), record)
     shutil.rmtree(os.path.join(workdir, "discarded-model"), ignore_errors=True)
     return metadata
+
+
+def _schedule_lambdas(model, dataset: tf.data.Dataset, config: TrainConfig) -> dict:
+    """Seed 001's lambda scheduling after the main stage (tfcomp.models.slimcae_schedule): each try trains
+    lambda_schedule_steps steps and measures every width on four validation (else training) images, 2x
+    downsampled like the crops. Not resumable: after a kill, rerun with --init-from WORKDIR/weights/latest."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from tfcomp.models.slimcae_schedule import estimate_widths, schedule_lambdas
+
+    images, _ = training_images(config.val_data or config.train_data)
+    if config.downsample:
+        images = images.map(pipeline.downsample2x)
+    sample = [np.asarray(tf.saturate_cast(tf.round(image), tf.uint8)) for image in images.take(4)]
+    progress = tqdm(desc="lambda schedule", unit="try")
+    start_lambdas = model.lambdas
+    # Keras 2.14's BackupAndRestore deletes this attribute when the main fit ends; fit() reads it again.
+    model._training_state = None
+
+    def train_with(lambdas: list[float]) -> None:
+        model.set_lambdas(lambdas)
+        model.fit(dataset, epochs=1, steps_per_epoch=config.lambda_schedule_steps, verbose=0)
+        progress.update()
+
+    lambdas, tries = schedule_lambdas(start_lambdas, train_with, lambda: estimate_widths(model, sample))
+    progress.close()
+    return {"steps_per_try": config.lambda_schedule_steps, "images": len(sample), "initial_lambdas": start_lambdas,
+            "final_lambdas": lambdas, "tries": [dataclasses.asdict(t) for t in tries],
+            "steps": len(tries) * config.lambda_schedule_steps}
 
 
 def _worker_workdir(strategy: tf.distribute.Strategy, workdir: str) -> tuple[str, bool]:
