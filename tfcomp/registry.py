@@ -23,31 +23,83 @@ def model_class(architecture: str):
 
 
 CLASSIC_FAMILIES = ("jpeg", "webp", "jpeg2000", "avif")
+# Baselines that are not shipped models but write .tfc files too, each with a quality sweep ('klt-q50').
+BASELINE_FAMILIES = ("klt",)
+
+
+def _baseline(name: str | None):
+    """The baseline codec a name denotes ('klt' is its default quality), else None."""
+    family, _, setting = (name or "").rpartition("-")
+    if name in BASELINE_FAMILIES:
+        family, setting = name, ""
+    elif family not in BASELINE_FAMILIES or setting[:1] != "q" or not setting[1:].isdigit():
+        return None
+    from tfcomp.codecs.klt import KLTCodec
+
+    return KLTCodec(int(setting[1:])) if setting else KLTCodec()
 
 
 def codec(name: str):
-    """One codec at one rate point: a classic 'jpeg-q50' / 'jpeg2000-r24', a shipped model's name, or
-    'NAME-w96' for one width of a slimmable model."""
+    """One codec at one rate point: a classic 'jpeg-q50' / 'jpeg2000-r24', a baseline 'klt-q50' (or 'klt'),
+    a shipped model's name, or 'NAME-w96' for one width of a slimmable model."""
     from tfcomp.codecs.classic import PillowCodec
 
     family, _, setting = name.rpartition("-")
     if family in CLASSIC_FAMILIES and setting[:1] in ("q", "r") and setting[1:].isdigit():
         return PillowCodec(family, int(setting[1:]))
+    baseline = _baseline(name)
+    if baseline is not None:
+        return baseline
     from tfcomp.codecs import learned
 
     return learned.load(name)
 
 
 def codec_family(name: str) -> list:
-    """All rate points of a name: a classic codec's sweep, every shipped model of an architecture or
-    ladder ('bls2017'), or the single codec a full name denotes."""
+    """All rate points of a name: a classic codec's or baseline's sweep, every shipped model of an
+    architecture or ladder ('bls2017'), or the single codec a full name denotes."""
     from tfcomp import zoo
     from tfcomp.codecs.classic import PillowCodec
     from tfcomp.codecs.learned import rate_points
 
     if name in CLASSIC_FAMILIES:
         return PillowCodec.sweep(name)
+    if name in BASELINE_FAMILIES:
+        return type(_baseline(name)).sweep()
     ladder = zoo.family_rungs(name)
     if ladder:
         return [c for m in ladder for c in rate_points(m)]
     return [codec(name)]
+
+
+def file_codec(name: str | None, width: int | None = None):
+    """The codec `tfcomp compress -m NAME` writes with: a baseline point, or a shipped model (the default
+    for None) at a width."""
+    baseline = _baseline(name)
+    if baseline is None:
+        from tfcomp.codecs import learned
+
+        return learned.load(name, width=width)
+    if width is not None:
+        raise TfcompError(f"--width is for slimmable models, not {name!r}")
+    return baseline
+
+
+def ladder(name: str | None) -> list:
+    """The rungs `-q`, `--target-bpp` and `--target-psnr` choose from, smallest files first: a baseline's
+    sweep, or the shipped ladder of a model or family (of the default model for None)."""
+    baseline = _baseline(name)
+    if baseline is not None:
+        return type(baseline).sweep()
+    from tfcomp.codecs import ladder as ladders
+
+    return ladders.ladder(name)
+
+
+def decode_file(data: bytes):
+    """Decodes any .tfc file with the codec its header names: (uint8 RGB image, parsed container)."""
+    from tfcomp.codecs import container, learned
+
+    c = container.unpack(data)
+    baseline = _baseline(c.model)
+    return (baseline or learned.load_for_file(c)).decode_container(c), c

@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compress", help="compress an image into a .tfc file",
                        description="Compress an image (PNG, JPEG, ...) into a .tfc file with a shipped model.")
     p.add_argument("-m", "--model", help="shipped model name, or architecture name for its default "
-                                         "(default: the zoo's default model; see `tfcomp zoo`)")
+                                         "(default: the zoo's default model; see `tfcomp zoo`), or the "
+                                         "KLT baseline: klt (quality 50) or klt-qN (N = 1..100)")
     quality = p.add_mutually_exclusive_group()
     quality.add_argument("-q", "--quality", type=int, metavar="N",
                          help="rung N of the model's ladder (1 = smallest files; see `tfcomp zoo`)")
@@ -46,7 +47,8 @@ def note(message: str) -> None:
 
 def compress(args: argparse.Namespace) -> int:
     """Reads, converts (with notes), compresses, writes atomically."""
-    from tfcomp.codecs import ladder, learned
+    from tfcomp import registry
+    from tfcomp.codecs import ladder
 
     output = args.output or os.path.splitext(args.input)[0] + ".tfc"
     images.check_writable(output, args.force)
@@ -56,14 +58,14 @@ def compress(args: argparse.Namespace) -> int:
     if args.quality is not None:
         codec = ladder.rung(args.model, args.quality)
     else:
-        codec = learned.load(args.model, width=args.width)
+        codec = registry.file_codec(args.model, width=args.width)
     image, grayscale, notes = images.read_image(args.input)
     for message in notes:
         note(message)
     if args.target_bpp is None and args.target_psnr is None:
         data = codec.encode(image, grayscale=grayscale)
     else:
-        rungs = ladder.ladder(args.model)
+        rungs = registry.ladder(args.model)
         choice = ladder.choose(rungs, image, grayscale, args.target_bpp, args.target_psnr)
         codec, data = choice.codec, choice.data
         achieved = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
@@ -79,12 +81,12 @@ def compress(args: argparse.Namespace) -> int:
 
 def decompress(args: argparse.Namespace) -> int:
     """Validates the file, decodes with the model it names, writes the image atomically."""
-    from tfcomp.codecs import learned
+    from tfcomp import registry
 
     output = args.output or args.input + ".png"
     fmt = images.output_format(output)
     images.check_writable(output, args.force)
-    image, c = learned.decode_file(images.read_bytes(args.input))
+    image, c = registry.decode_file(images.read_bytes(args.input))
     images.atomic_write(output, images.image_bytes(image, fmt, grayscale=c.channels == 1), overwrite=args.force)
     print(f"{args.input} -> {output}: {c.width}x{c.height}, model {c.model}")
     return 0

@@ -32,3 +32,19 @@ class Codec(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+def lowest_setting_at_least(make: Callable[[int], Codec], image: np.ndarray, target_bytes: int,
+                            low: int = 1, high: int = 100) -> tuple[Codec, bytes]:
+    """The codec make(s) of the lowest setting in low..high whose file is not smaller than target_bytes
+    (else the highest setting), and its file; file sizes must grow with the setting."""
+    best, top = None, high
+    while low <= high:  # binary search
+        mid = (low + high) // 2
+        codec = make(mid)
+        data = codec.encode(image)
+        if len(data) >= target_bytes:
+            best, high = (codec, data), mid - 1
+        else:
+            low = mid + 1
+    return best or (make(top), make(top).encode(image))

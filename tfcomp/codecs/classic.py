@@ -6,7 +6,7 @@ import io
 import numpy as np
 from PIL import Image, features
 
-from tfcomp.codecs.base import Codec
+from tfcomp.codecs.base import Codec, lowest_setting_at_least
 from tfcomp.errors import TfcompError
 
 
@@ -49,16 +49,7 @@ class PillowCodec(Codec):
     @classmethod
     def at_least(cls, family: str, image: np.ndarray, target_bytes: int) -> tuple["PillowCodec", bytes]:
         """The lowest quality (1..100) whose file is not smaller than target_bytes (else quality 100)."""
-        low, high, best = 1, 100, None
-        while low <= high:  # file size grows with quality: binary search
-            mid = (low + high) // 2
-            codec = cls(family, mid)
-            data = codec.encode(image)
-            if len(data) >= target_bytes:
-                best, high = (codec, data), mid - 1
-            else:
-                low = mid + 1
-        return best or (cls(family, 100), cls(family, 100).encode(image))
+        return lowest_setting_at_least(lambda quality: cls(family, quality), image, target_bytes)
 
     def encode(self, image: np.ndarray) -> bytes:
         """Compresses with Pillow at this setting."""

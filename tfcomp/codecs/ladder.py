@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 
 from tfcomp import zoo
+from tfcomp.codecs.base import Codec
 from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.errors import TfcompError
 from tfcomp.evaluation import metrics
@@ -17,9 +18,11 @@ def ladder(name: str | None) -> list[LearnedCodec]:
     return [codec for m in zoo.family_rungs(family) for codec in rate_points(m)]
 
 
-def rung(name: str | None, quality: int) -> LearnedCodec:
-    """Rung `quality` (1 = smallest files) of a ladder."""
-    rungs = ladder(name)
+def rung(name: str | None, quality: int):
+    """Rung `quality` (1 = smallest files) of a ladder, or of a baseline's sweep ('klt')."""
+    from tfcomp import registry
+
+    rungs = registry.ladder(name)
     if not 1 <= quality <= len(rungs):
         raise TfcompError(f"quality must be 1..{len(rungs)} for the {rungs[0].family} ladder")
     return rungs[quality - 1]
@@ -29,14 +32,14 @@ def rung(name: str | None, quality: int) -> LearnedCodec:
 class Choice:
     """The rung picked for one image, its file, and a warning when no rung met the target."""
 
-    codec: LearnedCodec
+    codec: Codec
     data: bytes
     bpp: float
     psnr: float | None
     warning: str | None = None
 
 
-def choose(rungs: list[LearnedCodec], image: np.ndarray, grayscale: bool = False,
+def choose(rungs: list[Codec], image: np.ndarray, grayscale: bool = False,
            target_bpp: float | None = None, target_psnr: float | None = None) -> Choice:
     """Cheapest rung whose PSNR reaches target_psnr, or best rung whose bpp stays within target_bpp."""
     height, width = image.shape[:2]

@@ -166,7 +166,7 @@ def reproduce(image_paths: list[str], out_dir: str, readme: str | None, timing_i
               warmup: int = 2, repeats: int = 5) -> dict:
     """Runs everything and rewrites the README's results section (unless readme is None)."""
     os.makedirs(out_dir, exist_ok=True)
-    families = shipped_families() + list(registry.CLASSIC_FAMILIES)
+    families = shipped_families() + list(registry.BASELINE_FAMILIES) + list(registry.CLASSIC_FAMILIES)
     summary = evaluate(families, image_paths, out_dir, timing_images, warmup, repeats)
     extra = (shipped_table(summary) + decoder_table(summary, out_dir) + slimcae_section(summary, image_paths, out_dir)
              + target_psnr_check(image_paths, out_dir) + visual_comparisons(image_paths, out_dir))
