@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install evaluate clean
+.PHONY: demo test install browser evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,16 +13,22 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python setup.cfg constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	$(BIN)/pip check
-	$(BIN)/python -c "import tensorflow, tensorflow_compression, tensorflow_datasets, tensorflow_model_optimization, PIL, matplotlib"
+	$(BIN)/python -c "import tensorflow, tensorflow_compression, tensorflow_datasets, tensorflow_model_optimization, PIL, matplotlib, flask, playwright"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The vote page's browser test drives Debian's Chromium: Playwright's own browser download cannot be fetched
+# here. Installed as root with apt when neither TFCOMP_CHROMIUM nor `chromium` on PATH provides one.
+browser:
+	@test -n "$$TFCOMP_CHROMIUM" || command -v chromium >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+install: $(STAMP) browser
 
 demo: $(STAMP)
 	$(BIN)/tfcomp demo
 
 # Two workers, tests of one file on the same worker (they share module fixtures).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 evaluate: $(STAMP)

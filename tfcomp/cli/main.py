@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from tfcomp import __version__
-from tfcomp.cli import coding_cmd, demo_cmd, evaluate_cmd, export_cmd, reproduce_cmd, train_cmd, zoo_cmd
+from tfcomp.cli import coding_cmd, demo_cmd, evaluate_cmd, export_cmd, reproduce_cmd, train_cmd, vote_cmd, zoo_cmd
 from tfcomp.errors import TfcompError
 
-VERBS = (coding_cmd, zoo_cmd, evaluate_cmd, reproduce_cmd, demo_cmd, train_cmd, export_cmd)
+VERBS = (coding_cmd, zoo_cmd, evaluate_cmd, reproduce_cmd, demo_cmd, train_cmd, export_cmd, vote_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
