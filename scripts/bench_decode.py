@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """Decode latency of one Kodak image: every shipped model's TF decoder (the SavedModel's synthesis) and its
 TFLite float32 / float16 / int8 decoders (XNNPACK, 2 threads), next to Pillow's JPEG and WebP decoding of
-the same image, all measured in this run (median of repeats after warm-up). Run it with nothing else busy.
+the same image, all measured in this run (median of repeats; a model's decoders are timed in three rounds of
+blocks, each block after its own warm-up, see timing.time_interleaved). Run it with nothing else busy.
 
 Writes results/deployment/bench_decode.{json,md,png}.
 
-    .venv/bin/python scripts/bench_decode.py [--models NAME,...] [--image PATH] [--repeats 10]
+    .venv/bin/python scripts/bench_decode.py [--models NAME,...] [--image PATH] [--repeats 21]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -28,7 +30,7 @@ from tfcomp.codecs.classic import PillowCodec  # noqa: E402
 from tfcomp.codecs.learned import rate_points  # noqa: E402
 from tfcomp.data.images import read_image  # noqa: E402
 from tfcomp.data.kodak import kodak_images  # noqa: E402
-from tfcomp.evaluation.timing import time_call  # noqa: E402
+from tfcomp.evaluation.timing import time_call, time_interleaved  # noqa: E402
 from tfcomp.export import tflite, tflite_export  # noqa: E402
 from tfcomp.samples import SAMPLE_IMAGE  # noqa: E402
 
@@ -39,16 +41,16 @@ THREADS = 2
 
 
 def bench_model(point, image, warmup: int, repeats: int) -> dict:
-    """Synthesis time of the TF decoder and of each TFLite mode, in milliseconds."""
+    """Synthesis time of the TF decoder and of each TFLite mode, in milliseconds, timed in rounds."""
     data = point.encode(image)
-    times = {"tf": time_call(point.stages(image, data)["synthesis"], warmup, repeats)["median_s"] * 1e3}
+    decoders = {"tf": point.stages(image, data)["synthesis"]}
     exported = tflite_export.ExportedModel(point.path, point.width_index)
     symbols = exported.symbols(image)
     flatbuffers = tflite_export.convert_modes(exported, TFLITE_MODES, tflite_export.calibration_images())
-    for mode, flatbuffer in flatbuffers.items():
-        decode = tflite.Decoder(flatbuffer, THREADS)
-        times[f"tflite-{mode}"] = time_call(lambda: decode(symbols), warmup, repeats)["median_s"] * 1e3
-    return {"name": point.name, "bytes": len(data), "ms": times}
+    for mode, (flatbuffer, _) in flatbuffers.items():
+        decoders[f"tflite-{mode}"] = functools.partial(tflite.Decoder(flatbuffer, THREADS), symbols)
+    times = time_interleaved(decoders, warmup, repeats)
+    return {"name": point.name, "bytes": len(data), "ms": {name: seconds * 1e3 for name, seconds in times.items()}}
 
 
 def markdown(rows: list[dict], classic: dict, image_name: str) -> str:
@@ -93,7 +95,7 @@ def main() -> int:
     parser.add_argument("--models", default=None, help="comma-separated shipped models (default: all)")
     parser.add_argument("--image", default=None, help="image to decode (default: the first Kodak image)")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=21, help="timed runs per decoder (over three rounds)")
     args = parser.parse_args()
     path = args.image or (kodak_images(1) or [SAMPLE_IMAGE])[0]
     image = read_image(path)[0]

@@ -52,3 +52,14 @@ def test_bd_table_compares_ladders_with_each_other_and_classic_codecs():
     assert set(table) == {"a", "b", "b-light"}
     assert set(table["a"]) == {"jpeg", "b"} and set(table["b-light"]) == {"jpeg", "a", "b"}
     assert abs(table["a"]["jpeg"]["psnr"] + 20) < 0.5 and table["b"]["a"]["psnr"] < 0
+
+
+def test_interleaved_timing_runs_blocks_in_rounds():
+    from tfcomp.evaluation.timing import time_interleaved
+
+    calls = []
+    times = time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, warmup=1,
+                             repeats=4, rounds=2)
+    # Each round: a's warm-up and two timed calls, then b's.
+    assert calls == (["a"] * 3 + ["b"] * 3) * 2
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())

@@ -24,3 +24,22 @@ def time_call(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> di
 def time_stages(stages: dict[str, Callable[[], object]], warmup: int = 2, repeats: int = 5) -> dict:
     """time_call for every named stage of a codec."""
     return {name: time_call(fn, warmup, repeats) for name, fn in stages.items()}
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, repeats: int = 6,
+                     rounds: int = 3) -> dict[str, float]:
+    """Median seconds of each function over `rounds` rounds of blocks: in each round every function gets
+    `warmup` untimed calls, then repeats // rounds timed ones. Rounds spread a slow spell of the machine
+    over all functions; the warm-up calls absorb what the previous block leaves behind (TensorFlow's
+    worker threads keep spinning for a while after a call and slow whatever runs next)."""
+    per_round = max(1, repeats // rounds)
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(warmup):
+                fn()
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}

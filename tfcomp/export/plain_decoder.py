@@ -283,7 +283,9 @@ def floor_gamma_columns(decoder: tf.keras.Model) -> int:
 
     int8 conversion quantizes the 1x1 kernel per output channel: a column of ~1e-11 gets a scale so small
     that beta, stored as int32 in units of input scale x that scale, overflows, and the channel's
-    normalization comes out wrong. The floor changes the float function by at most 1e-4 |x_j|."""
+    normalization comes out wrong (TFLite's post-training converter widens such a scale itself; QAT
+    conversion keeps TFMOT's). The floor changes the normalization by at most 1e-4 |x_j|, the output by
+    1e-4 x_j**2."""
     changed = 0
     for layer in decoder.layers:
         if isinstance(layer, InverseGDN):
