@@ -167,12 +167,15 @@ def _schedule_lambdas(model, dataset: tf.data.Dataset, config: TrainConfig) -> d
     sample = [np.asarray(tf.saturate_cast(tf.round(image), tf.uint8)) for image in images.take(4)]
     progress = tqdm(desc="lambda schedule", unit="try")
     start_lambdas = model.lambdas
-    # Keras 2.14's BackupAndRestore deletes this attribute when the main fit ends; fit() reads it again.
-    model._training_state = None
+    # One iterator and fit's own compiled step for all tries: a fit() per try would refill the pipeline's
+    # shuffle buffer every time.
+    batches = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
+    step = model.make_train_function()
 
     def train_with(lambdas: list[float]) -> None:
         model.set_lambdas(lambdas)
-        model.fit(dataset, epochs=1, steps_per_epoch=config.lambda_schedule_steps, verbose=0)
+        for _ in range(config.lambda_schedule_steps):
+            step(batches)
         progress.update()
 
     lambdas, tries = schedule_lambdas(start_lambdas, train_with, lambda: estimate_widths(model, sample))
