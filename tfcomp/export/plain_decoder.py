@@ -286,12 +286,13 @@ def floor_gamma_columns(decoder: tf.keras.Model) -> int:
     normalization comes out wrong (TFLite's post-training converter widens such a scale itself; QAT
     conversion keeps TFMOT's). The floor changes the normalization by at most 1e-4 |x_j|, the output by
     1e-4 x_j**2."""
-    changed = 0
-    for layer in decoder.layers:
-        if isinstance(layer, InverseGDN):
-            kernel = layer.norm.kernel.numpy()
-            low = np.flatnonzero(kernel[0, 0].max(axis=0) < GAMMA_COLUMN_FLOOR)
-            kernel[0, 0, low, low] = GAMMA_COLUMN_FLOOR
-            layer.norm.kernel.assign(kernel)
-            changed += len(low)
-    return changed
+    return sum(floor_gamma_kernel(layer.norm.kernel) for layer in decoder.layers if isinstance(layer, InverseGDN))
+
+
+def floor_gamma_kernel(kernel: tf.Variable) -> int:
+    """floor_gamma_columns on one IGDN's 1x1 kernel variable; returns how many columns changed."""
+    value = kernel.numpy()
+    low = np.flatnonzero(value[0, 0].max(axis=0) < GAMMA_COLUMN_FLOOR)
+    value[0, 0, low, low] = GAMMA_COLUMN_FLOOR
+    kernel.assign(value)
+    return len(low)

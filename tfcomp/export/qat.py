@@ -191,11 +191,7 @@ def _floor_gamma_columns(model: tf.keras.Model) -> None:
     """plain_decoder.floor_gamma_columns on a quantization-aware model, kernel ranges refreshed to match."""
     for wrapper in model.layers:
         if isinstance(getattr(wrapper, "layer", None), plain_decoder.InverseGDN):
-            kernel = next(v for v in wrapper.trainable_weights if v.name.endswith("kernel:0"))
-            value = kernel.numpy()
-            low = np.flatnonzero(value[0, 0].max(axis=0) < plain_decoder.GAMMA_COLUMN_FLOOR)
-            value[0, 0, low, low] = plain_decoder.GAMMA_COLUMN_FLOOR
-            kernel.assign(value)
+            plain_decoder.floor_gamma_kernel(next(v for v in wrapper.trainable_weights if v.name.endswith("kernel:0")))
     # One training-mode pass recomputes the weight ranges; a decay of 1 keeps the activation ranges.
     decays = [decay.numpy() for decay in _decays(model)]
     _set_decays(model, 1.0)
