@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Trains the shipped SlimCAE (seed 001) on the BSDS500 training images: a narrower configuration for the
-# 2-core CPU (full width 64 instead of 192, widths 64/48/32/24/16, seed 001's lambdas), all widths jointly.
-# Resumable: rerun it after an interruption. The shipped MSE model's schedule was shortened for the CPU
-# budget: from 24,000 to 10,000 steps at step 2,500 (the cosine learning rate jumped from 4.9e-4 to 4.3e-4),
-# then to 8,000 steps at step 5,000 (3.1e-4 to 1.9e-4).
+# Trains the shipped SlimCAE models (seed 001) on the BSDS500 training images: a narrower configuration for
+# the 2-core CPU (full width 64 instead of 192, widths 64/48/32/24/16), all widths jointly. Resumable: rerun
+# it after an interruption.
+#   mse: from scratch, seed 001's lambdas. The schedule was shortened for the CPU budget: from 24,000 to
+#        10,000 steps at step 2,500 (the cosine learning rate jumped from 4.9e-4 to 4.3e-4), then to 8,000
+#        steps at step 5,000 (3.1e-4 to 1.9e-4).
+#   ms-ssim: distortion 1 - MS-SSIM, warm-started from the MSE model (run `mse` first) and fine-tuned; the
+#        lambdas are the MSE ones times ~1250, the ratio between CompressAI's MSE and MS-SSIM lambdas for
+#        the same rates.
 #   usage: scripts/train_slimcae.sh [mse|ms-ssim]
 source "$(dirname "$0")/train_common.sh"
 distortion="${1:-mse}"
-"$TFCOMP" train -a slimcae --widths 64,48,32,24,16 --distortion "$distortion" "${DATA[@]}" \
-    --steps 8000 --lr 5e-4 --final-lr 5e-5 --workdir "runs/slimcae-$distortion" "saved_models/slimcae-$distortion"
+WIDTHS=(-a slimcae --widths 64,48,32,24,16)
+case "$distortion" in
+    mse) SCHEDULE=(--steps 8000 --lr 5e-4 --final-lr 5e-5) ;;
+    ms-ssim) SCHEDULE=(--lambdas 39,20,10,5,2.5 --init-from saved_models/slimcae-mse
+                       --steps 1500 --lr 2e-4 --final-lr 2e-5) ;;
+    *) echo "usage: $0 [mse|ms-ssim]" >&2; exit 2 ;;
+esac
+"$TFCOMP" train "${WIDTHS[@]}" --distortion "$distortion" "${DATA[@]}" "${SCHEDULE[@]}" \
+    --workdir "runs/slimcae-$distortion" "saved_models/slimcae-$distortion"

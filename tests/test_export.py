@@ -33,6 +33,21 @@ def test_subpixel_convolution_equals_tfc_upsampling(size, stride):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("size,stride", sorted({spec for specs in DECODER_VARIANTS.values() for spec in specs}))
+def test_phase_convolutions_equal_tfc_upsampling_without_structural_zeros(size, stride):
+    layer = tfc.SignalConv2D(5, (size, size), corr=False, strides_up=stride, padding="same_zeros", use_bias=False)
+    x = tf.random.stateless_normal((1, 6, 7, 4), seed=(size, stride))
+    expected = layer(x).numpy()
+    phases = plain_decoder.phase_kernels(layer.kernel.numpy(), stride)
+    assert len(phases) == stride ** 2
+    assert sum(np.count_nonzero(w[:, :, 0, 0]) for w, _ in phases) == size * size  # every tap once
+    subpixel = plain_decoder.subpixel_kernel(layer.kernel.numpy(), stride)[0]
+    assert sum(w.shape[0] * w.shape[1] for w, _ in phases) < stride ** 2 * subpixel.shape[0] ** 2
+    outputs = [tf.nn.conv2d(tf.pad(x, [[0, 0], *padding, [0, 0]]), weights, 1, "VALID") for weights, padding in phases]
+    got = tf.nn.depth_to_space(tf.concat(outputs, -1), stride).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_inverse_gdn_equals_tfc():
     rng = np.random.default_rng(0)
     gamma, beta = rng.uniform(0, 0.2, (6, 6)).astype("float32"), rng.uniform(0.5, 1.5, 6).astype("float32")
@@ -59,7 +74,9 @@ def sample() -> np.ndarray:
 def test_plain_decoder_of_a_shipped_model_matches_its_tfc_synthesis(shipped, sample):
     symbols = shipped.symbols(sample)
     assert np.all(symbols == np.round(symbols)) and np.any(shipped.offset)
-    np.testing.assert_allclose(shipped.plain()(symbols).numpy(), shipped.reference(symbols), atol=0.02)
+    for split_phases in (False, True):
+        decoder = shipped.plain(split_phases=split_phases)
+        np.testing.assert_allclose(decoder(symbols).numpy(), shipped.reference(symbols), atol=0.02)
 
 
 def test_slimmable_widths_have_plain_decoders():

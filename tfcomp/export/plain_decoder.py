@@ -10,7 +10,11 @@ decoder holds the same numbers as ordinary weights and computes the same functio
 
 Each transposed convolution becomes a sub-pixel convolution (one output phase per channel group, see
 subpixel_kernel): CONV_2D and DEPTH_TO_SPACE are accepted by every mobile delegate and XNNPACK, while
-TRANSPOSE_CONV has version and stride limits on most of them (DEPLOYMENT.md).
+TRANSPOSE_CONV has version and stride limits on most of them (DEPLOYMENT.md). The sub-pixel kernel
+holds structural zeros (a 3x3 stride-2 layer becomes 2x2 taps per phase, 16 where 9 are used), so float
+decoders can instead split each hidden layer into one small convolution per phase, concatenated in
+depth_to_space's order (phase_kernels; split_phases=True): the same function with fewer multiplies.
+Integer decoders keep one convolution per layer, so that each layer's output has one quantization range.
 `tests/test_export.py` checks the equivalence against the tfc layers numerically.
 """
 from __future__ import annotations
@@ -156,25 +160,48 @@ class InverseGDN(tf.keras.layers.Layer):
         return dict(super().get_config(), channels=self.channels)
 
 
+def phase_offsets(size: int, stride: int, phase: int) -> tuple[int, int]:
+    """(first, last) input offset j that output phase r of a transposed convolution reads.
+
+    Output sample n = stride * q + r of the transposed convolution (kernel size k, same_zeros) reads input
+    q - j through kernel tap stride * j + r + k // 2, for every j that keeps the tap inside the kernel."""
+    top = size // 2
+    return math.ceil(-(phase + top) / stride), (size - 1 - phase - top) // stride
+
+
 def subpixel_kernel(kernel: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
     """A transposed convolution (tfc layout (k, k, in, out), same_zeros, upsampling by `stride`) as an
-    ordinary convolution with stride**2 * out channels for depth_to_space, and its (before, after) padding.
-
-    Output sample n = stride * q + r of the transposed convolution reads input q - j through kernel tap
-    stride * j + r + k // 2, for every j that keeps the tap inside the kernel; each phase r is one group
-    of output channels of a small convolution over the input."""
+    ordinary convolution with stride**2 * out channels for depth_to_space, and its (before, after) padding:
+    each phase r (see phase_offsets) is one group of output channels of a small convolution over the input."""
     size, inputs, outputs = kernel.shape[0], kernel.shape[2], kernel.shape[3]
-    top = size // 2
-    first = min(math.ceil(-(r + top) / stride) for r in range(stride))
-    last = max((size - 1 - r - top) // stride for r in range(stride))
+    offsets = [phase_offsets(size, stride, r) for r in range(stride)]
+    first, last = min(f for f, _ in offsets), max(t for _, t in offsets)
     taps = last - first + 1
     weights = np.zeros((taps, taps, inputs, stride, stride, outputs), np.float32)
     for u_y, u_x in np.ndindex(taps, taps):
         for r_y, r_x in np.ndindex(stride, stride):
-            i_y, i_x = stride * (last - u_y) + r_y + top, stride * (last - u_x) + r_x + top
+            i_y, i_x = stride * (last - u_y) + r_y + size // 2, stride * (last - u_x) + r_x + size // 2
             if 0 <= i_y < size and 0 <= i_x < size:
                 weights[u_y, u_x, :, r_y, r_x, :] = kernel[i_y, i_x]
     return weights.reshape(taps, taps, inputs, stride * stride * outputs), (last, -first)
+
+
+def phase_kernels(kernel: np.ndarray, stride: int) -> list[tuple[np.ndarray, tuple[tuple[int, int], tuple[int, int]]]]:
+    """The transposed convolution as one convolution per output phase (r_y, r_x), in depth_to_space's
+    channel order: each phase's kernel holds only the taps it reads, with its ((top, bottom), (left, right))
+    input padding for a 'valid' convolution. A phase whose taps all lie on one side of the input sample
+    (a small kernel with a large stride, e.g. 5x5 upsampling by 4) keeps zero taps up to offset 0, since
+    padding cannot be negative."""
+    size = kernel.shape[0]
+    padded = np.pad(kernel.astype(np.float32), ((size, size), (size, size), (0, 0), (0, 0)))
+    phases = []
+    for r_y, r_x in np.ndindex(stride, stride):
+        (first_y, last_y), (first_x, last_x) = phase_offsets(size, stride, r_y), phase_offsets(size, stride, r_x)
+        first_y, last_y, first_x, last_x = min(first_y, 0), max(last_y, 0), min(first_x, 0), max(last_x, 0)
+        rows = [size + stride * j + r_y + size // 2 for j in range(last_y, first_y - 1, -1)]
+        columns = [size + stride * j + r_x + size // 2 for j in range(last_x, first_x - 1, -1)]
+        phases.append((padded[np.ix_(rows, columns)], ((last_y, -first_y), (last_x, -first_x))))
+    return phases
 
 
 class KeepZeros(tf.keras.constraints.Constraint):
@@ -225,34 +252,57 @@ class AddOffset(tf.keras.layers.Layer):
         return dict(super().get_config(), offset=self.offset.tolist())
 
 
+def _subpixel_convolution(x: tf.Tensor, layer: DecoderLayer, index: int, last: bool) -> tuple[tf.Tensor, list]:
+    """A layer as one convolution producing every phase (see subpixel_kernel); the last one clamped."""
+    weights, (before, after) = subpixel_kernel(layer.kernel, layer.stride)
+    bias = np.tile(layer.bias, layer.stride ** 2)
+    if last:
+        weights, bias = weights / PIXEL_UNIT, bias / PIXEL_UNIT
+    if before != after:
+        x = tf.keras.layers.ZeroPadding2D(((before, after), (before, after)), name=f"pad_{index}")(x)
+    structure = subpixel_kernel(np.ones_like(layer.kernel), layer.stride)[0]
+    conv = tf.keras.layers.Conv2D(weights.shape[3], weights.shape[0], name=f"layer_{index}",
+                                  padding="same" if before == after else "valid",
+                                  kernel_constraint=KeepZeros(structure))
+    x = conv(x)
+    if last:
+        # The clamp to 0..255 as RELU6 in units of 255/6 right on the convolution: TFLite fuses it, so
+        # full-int8 models quantize the last output over exactly 0..255 (no range lost to overshoot).
+        x = tf.keras.layers.ReLU(max_value=6.0, name="clamp")(x)
+    return x, [(conv, [weights, bias])]
+
+
+def _phase_convolutions(x: tf.Tensor, layer: DecoderLayer, index: int) -> tuple[tf.Tensor, list]:
+    """A hidden layer as one convolution per output phase, concatenated (see phase_kernels)."""
+    outputs, assignments = [], []
+    for phase, (weights, padding) in enumerate(phase_kernels(layer.kernel, layer.stride)):
+        padded = tf.keras.layers.ZeroPadding2D(padding, name=f"pad_{index}_{phase}")(x) if np.any(padding) else x
+        conv = tf.keras.layers.Conv2D(weights.shape[3], weights.shape[:2], name=f"layer_{index}_{phase}")
+        outputs.append(conv(padded))
+        assignments.append((conv, [weights, layer.bias]))
+    return tf.keras.layers.Concatenate(name=f"phases_{index}")(outputs), assignments
+
+
 def plain_synthesis(layers: list[DecoderLayer], offset: np.ndarray,
                     latent_shape: tuple[int | None, int | None] = (None, None),
-                    name: str = "plain_synthesis", batch_size: int | None = 1) -> tf.keras.Model:
+                    name: str = "plain_synthesis", batch_size: int | None = 1,
+                    split_phases: bool = False) -> tf.keras.Model:
     """A functional Keras decoder: integer symbols (1, h, w, C) float32 -> image (1, 16h, 16w, 3) in 0..255.
-    Exports fix the batch to 1 (TFLite then needs no shape ops); training builds it with batch_size=None."""
+    Exports fix the batch to 1 (TFLite then needs no shape ops); training builds it with batch_size=None.
+    split_phases: hidden layers as one convolution per phase (float decoders: fewer multiplies); the last
+    layer stays one convolution (split into phases of 3 channels each, it runs slower on XNNPACK)."""
     channels = layers[0].kernel.shape[2]
     symbols = tf.keras.Input((*latent_shape, channels), batch_size=batch_size, name="symbols")
     x = AddOffset(offset, name="offset")(symbols) if np.any(offset) else symbols
     assignments = []
     for i, layer in enumerate(layers):
         last = i == len(layers) - 1
-        weights, (before, after) = subpixel_kernel(layer.kernel, layer.stride)
-        bias = np.tile(layer.bias, layer.stride ** 2)
-        if last:
-            weights, bias = weights / PIXEL_UNIT, bias / PIXEL_UNIT
-        if before != after:
-            x = tf.keras.layers.ZeroPadding2D(((before, after), (before, after)), name=f"pad_{i}")(x)
-        structure = subpixel_kernel(np.ones_like(layer.kernel), layer.stride)[0]
-        conv = tf.keras.layers.Conv2D(weights.shape[3], weights.shape[0], name=f"layer_{i}",
-                                      padding="same" if before == after else "valid",
-                                      kernel_constraint=KeepZeros(structure))
-        x = conv(x)
-        if last:
-            # The clamp to 0..255 as RELU6 in units of 255/6 right on the convolution: TFLite fuses it, so
-            # full-int8 models quantize the last output over exactly 0..255 (no range lost to overshoot).
-            x = tf.keras.layers.ReLU(max_value=6.0, name="clamp")(x)
+        if split_phases and not last:
+            x, made = _phase_convolutions(x, layer, i)
+        else:
+            x, made = _subpixel_convolution(x, layer, i, last)
+        assignments += made
         x = DepthToSpace(layer.stride, name=f"upsample_{i}")(x)
-        assignments.append((conv, [weights, bias]))
         if layer.igdn is not None:
             igdn = InverseGDN(layer.kernel.shape[3], name=f"igdn_{i}")
             x = igdn(x)

@@ -4,7 +4,8 @@ Modes: float32; float16 (weights in half precision); dynamic-int8 (int8 weights,
 int8 (full integer: int8 symbols in, int8 pixels out, calibrated on real latents; near-zero IGDN gamma
 columns floored first, see plain_decoder.floor_gamma_columns). The int8 input is
 pinned to scale 1 and zero point 0 by a fake-quantization node on [-128, 127], so integer symbols pass
-exactly while the inner activations keep the ranges the calibration data give them.
+exactly while the inner activations keep the ranges the calibration data give them. The float-activation
+modes convert the split-phase form of the decoder, the int8 modes the sub-pixel form (see plain_decoder).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tfcomp.export import TFLITE_MODES as MODES
 from tfcomp.export import plain_decoder
 
 INT8_RANGE = (-128.0, 127.0)
+# Float activations: these modes convert the split-phase decoder (fewer multiplies, plain_decoder).
+FLOAT_ACTIVATION_MODES = ("float32", "float16", "dynamic-int8")
 
 
 def pin_input_range(decoder: tf.keras.Model) -> tf.keras.Model:

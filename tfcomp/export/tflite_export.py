@@ -72,9 +72,11 @@ class ExportedModel:
             self.model.synthesis_transform(y_hat, self.width)
         return np.clip(x_hat.numpy(), 0.0, 255.0)
 
-    def plain(self, latent_shape: tuple[int | None, int | None] = (None, None)) -> tf.keras.Model:
-        """The plain-Keras decoder of these weights."""
-        return plain_decoder.plain_synthesis(self.layers, self.offset, latent_shape, name=self.name.replace("-", "_"))
+    def plain(self, latent_shape: tuple[int | None, int | None] = (None, None),
+              split_phases: bool = False) -> tf.keras.Model:
+        """The plain-Keras decoder of these weights (split_phases: see plain_decoder.plain_synthesis)."""
+        return plain_decoder.plain_synthesis(self.layers, self.offset, latent_shape, name=self.name.replace("-", "_"),
+                                             split_phases=split_phases)
 
     def entropy_tables(self) -> dict:
         """The latent entropy model's range-coding tables, as the app's range decoder needs them."""
@@ -99,8 +101,10 @@ class ExportedModel:
 def convert_modes(exported: ExportedModel, modes: tuple[str, ...] = tflite.MODES, images: list[str] | None = None,
                   latent_shape: tuple[int | None, int | None] = (None, None)) -> dict[str, tuple[bytes, dict]]:
     """The exported model's decoder as (flatbuffer, how it was made) per mode; int8 is calibrated on the
-    images' latents, int8-qat also fine-tuned on training crops (tfcomp.export.qat)."""
-    decoder = exported.plain(latent_shape)
+    images' latents, int8-qat also fine-tuned on training crops (tfcomp.export.qat). Modes with float
+    activations get the split-phase decoder, full-integer ones the sub-pixel one (plain_decoder)."""
+    decoders = {split: exported.plain(latent_shape, split_phases=split)
+                for split in {mode in tflite.FLOAT_ACTIVATION_MODES for mode in modes if mode != "int8-qat"}}
     integer = {"int8", "int8-qat"} & set(modes)
     calibration = [exported.symbols(read_image(p)[0]) for p in images] if integer else []
     converted = {}
@@ -110,6 +114,7 @@ def convert_modes(exported: ExportedModel, modes: tuple[str, ...] = tflite.MODES
 
             converted[mode] = qat.quantize_exported(exported, calibration, latent_shape=latent_shape)
         else:
+            decoder = decoders[mode in tflite.FLOAT_ACTIVATION_MODES]
             converted[mode] = (tflite.convert(decoder, mode, calibration), {})
     return converted
 

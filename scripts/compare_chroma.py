@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""Seed 001's colour question on Kodak: does the CIELAB chroma term lower the colour error of a SlimCAE
+model's narrowest width at equal or lower rate? Codes every Kodak image at the narrowest width with two
+models trained the same way except for --chroma-weight (scripts/slimcae_chroma.sh trains them) and
+reports mean bpp (real file sizes), PSNR, MS-SSIM and CIELAB chroma error (mean distance in the a*b*
+plane, the quantity the training term weighs).
+
+Writes results/slimcae/chroma.{json,md}.
+
+    .venv/bin/python scripts/compare_chroma.py --without runs/chroma/off/model --with runs/chroma/on/model
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfcomp.codecs.learned import LearnedCodec  # noqa: E402
+from tfcomp.data.images import read_image  # noqa: E402
+from tfcomp.data.kodak import kodak_images  # noqa: E402
+from tfcomp.evaluation import metrics  # noqa: E402
+from tfcomp.models.slimcae import chroma_difference  # noqa: E402
+
+RESULTS = os.path.join("results", "slimcae")
+
+
+def measure(path: str, images: list[str]) -> dict:
+    """Mean bpp, PSNR, MS-SSIM and chroma error of a slimmable model's narrowest width over the images."""
+    probe = LearnedCodec(path, 0)
+    narrowest = len(probe.widths) - 1
+    codec = LearnedCodec(path, narrowest)
+    rows = []
+    for image_path in tqdm(images, desc=os.path.basename(os.path.dirname(path)) or path, unit="image"):
+        image = read_image(image_path)[0]
+        data = codec.encode(image)
+        decoded = codec.decode(data)
+        chroma = chroma_difference(image[None].astype(np.float32), decoded[None].astype(np.float32))
+        rows.append({"image": os.path.basename(image_path), "bpp": metrics.bits_per_pixel(len(data), *image.shape[:2]),
+                     "psnr": metrics.psnr(image, decoded), "ms_ssim": metrics.ms_ssim(image, decoded),
+                     "chroma": float(chroma)})
+    mean = {key: float(np.mean([r[key] for r in rows])) for key in ("bpp", "psnr", "ms_ssim", "chroma")}
+    return {"model": path, "width": probe.widths[narrowest], "chroma_weight": codec.metadata["config"].get("chroma_weight"),
+            "steps": codec.metadata["training"]["steps"], "mean": mean, "per_image": rows}
+
+
+def markdown(without: dict, with_term: dict) -> str:
+    """The two models side by side, and whether the term met seed 001's goal."""
+    lines = [f"Narrowest width ({without['width']} channels), 24 Kodak images, means. Both models trained "
+             f"{with_term['steps']} steps from the same start; only the chroma weight differs.", "",
+             "| chroma weight | bpp | PSNR (dB) | MS-SSIM | CIELAB chroma error (delta E) |", "|---|---|---|---|---|"]
+    for run in (without, with_term):
+        m = run["mean"]
+        lines.append(f"| {run['chroma_weight'] or 0} | {m['bpp']:.4f} | {m['psnr']:.2f} | {m['ms_ssim']:.4f} | "
+                     f"{m['chroma']:.3f} |")
+    lower = with_term["mean"]["chroma"] < without["mean"]["chroma"]
+    cheaper = with_term["mean"]["bpp"] <= without["mean"]["bpp"]
+    lines += ["", f"Chroma error {'lower' if lower else 'not lower'} with the term "
+              f"({with_term['mean']['chroma'] - without['mean']['chroma']:+.3f}), at "
+              f"{'equal or lower' if cheaper else 'higher'} bpp "
+              f"({with_term['mean']['bpp'] - without['mean']['bpp']:+.4f})."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    """Measures both models, prints and writes the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--without", required=True, help="model trained without the chroma term")
+    parser.add_argument("--with", dest="with_term", required=True, help="model trained with the chroma term")
+    parser.add_argument("--limit", type=int, default=None, help="first N Kodak images only")
+    args = parser.parse_args()
+    images = kodak_images(args.limit)
+    if not images:
+        print("compare_chroma: no Kodak images found (set TFCOMP_KODAK)", file=sys.stderr)
+        return 2
+    without, with_term = measure(args.without, images), measure(args.with_term, images)
+    os.makedirs(RESULTS, exist_ok=True)
+    table = markdown(without, with_term)
+    with open(os.path.join(RESULTS, "chroma.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(RESULTS, "chroma.json"), "w") as f:
+        json.dump({"without": without, "with": with_term}, f, indent=1)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
