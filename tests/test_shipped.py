@@ -90,3 +90,34 @@ def test_target_psnr_picks_the_cheapest_rung_that_reaches_it(tmp_path):
         if used > 0:
             below = rungs[used - 1]
             assert metrics.psnr(original, below.decode(below.encode(original))) < 32
+
+
+def _shipped_slimmable() -> list[str]:
+    from tfcomp.evaluation.slimcae_report import slimmable_models
+
+    return [m["name"] for m in slimmable_models()]
+
+
+@pytest.mark.parametrize("name", _shipped_slimmable())
+def test_shipped_slimmable_model_codes_every_width_across_processes(name, tmp_path):
+    """One SavedModel, one set of weights: the bundled sample compressed at every width in one process
+    and decompressed in another gives the pixels of in-process decoding; narrower widths, smaller files."""
+    from tfcomp.codecs import container
+    from tfcomp.codecs.learned import LearnedCodec, rate_points
+    from tfcomp.samples import SAMPLE_IMAGE
+    from tfcomp import zoo
+
+    points = rate_points(next(m for m in zoo.list_models() if m["name"] == name))
+    assert len({p.path for p in points}) == 1 and len(points) == len(points[0].widths)
+    sizes = []
+    for point in points:
+        width = point.widths[point.width_index]
+        target = tmp_path / f"w{width}.tfc"
+        run_tfcomp("compress", "-m", name, "--width", str(width), SAMPLE_IMAGE, str(target), check=True)
+        run_tfcomp("decompress", str(target), check=True)
+        data = target.read_bytes()
+        assert container.unpack(data).variant == point.width_index
+        decoded = np.asarray(Image.open(str(target) + ".png"))
+        np.testing.assert_array_equal(decoded, LearnedCodec(point.path, point.width_index).decode(data))
+        sizes.append((width, len(data)))
+    assert [s for _, s in sorted(sizes)] == sorted(s for _, s in sizes)
