@@ -100,24 +100,32 @@ def _shipped_slimmable() -> list[str]:
 
 @pytest.mark.parametrize("name", _shipped_slimmable())
 def test_shipped_slimmable_model_codes_every_width_across_processes(name, tmp_path):
-    """One SavedModel, one set of weights: the bundled sample compressed at every width in one process
-    and decompressed in another gives the pixels of in-process decoding; narrower widths, smaller files."""
+    """One SavedModel, one set of weights: the bundled sample compressed at every width decodes in another
+    process to the pixels of in-process decoding (CLI for the widest and narrowest widths, the width index
+    of every file read back by a fresh decoder process); narrower widths, smaller files."""
     from tfcomp.codecs import container
     from tfcomp.codecs.learned import LearnedCodec, rate_points
+    from tfcomp.data.images import read_image
     from tfcomp.samples import SAMPLE_IMAGE
     from tfcomp import zoo
 
     points = rate_points(next(m for m in zoo.list_models() if m["name"] == name))
     assert len({p.path for p in points}) == 1 and len(points) == len(points[0].widths)
+    image = read_image(SAMPLE_IMAGE)[0]
     sizes = []
     for point in points:
         width = point.widths[point.width_index]
         target = tmp_path / f"w{width}.tfc"
-        run_tfcomp("compress", "-m", name, "--width", str(width), SAMPLE_IMAGE, str(target), check=True)
+        if point in (points[0], points[-1]):
+            run_tfcomp("compress", "-m", name, "--width", str(width), SAMPLE_IMAGE, str(target), check=True)
+        else:
+            target.write_bytes(point.encode(image))
+        assert container.unpack(target.read_bytes()).variant == point.width_index
+        sizes.append((width, target.stat().st_size))
+    # One decoder process per file, as a user would run them.
+    for point in points:
+        target = tmp_path / f"w{point.widths[point.width_index]}.tfc"
         run_tfcomp("decompress", str(target), check=True)
-        data = target.read_bytes()
-        assert container.unpack(data).variant == point.width_index
         decoded = np.asarray(Image.open(str(target) + ".png"))
-        np.testing.assert_array_equal(decoded, LearnedCodec(point.path, point.width_index).decode(data))
-        sizes.append((width, len(data)))
+        np.testing.assert_array_equal(decoded, LearnedCodec(point.path, point.width_index).decode(target.read_bytes()))
     assert [s for _, s in sorted(sizes)] == sorted(s for _, s in sizes)

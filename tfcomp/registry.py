@@ -23,25 +23,33 @@ def model_class(architecture: str):
 
 
 CLASSIC_FAMILIES = ("jpeg", "webp", "jpeg2000", "avif")
-# Baselines that are not shipped models but write .tfc files too, each with a quality sweep ('klt-q50').
+# Codecs that are not shipped models but write .tfc files too, each with a sweep of rate points: family ->
+# "module:Class", imported on use. Each class parses its own names (from_name; a bare family is its default).
+FILE_CODECS: dict[str, str] = {
+    "klt": "tfcomp.codecs.klt:KLTCodec",
+    "sdae": "tfcomp.codecs.sdae:SDAECodec",
+    "shallow": "tfcomp.codecs.shallow:ShallowCodec",
+}
+# The baselines `tfcomp reproduce` sweeps over all of Kodak. `shallow` trains a network per image and rate
+# point (minutes each), so scripts/eval_shallow.py measures it instead. `sdae` cannot code without its
+# model file (tfcomp/codecs/sdae_model.npz, from scripts/train_sdae.py): it can join once that ships.
 BASELINE_FAMILIES = ("klt",)
 
 
 def _baseline(name: str | None):
-    """The baseline codec a name denotes ('klt' is its default quality), else None."""
-    family, _, setting = (name or "").rpartition("-")
-    if name in BASELINE_FAMILIES:
-        family, setting = name, ""
-    elif family not in BASELINE_FAMILIES or setting[:1] != "q" or not setting[1:].isdigit():
+    """The file codec a name denotes ('klt-q30', 'sdae', 'shallow-cnn-c64'; a bare family is its default),
+    else None."""
+    path = FILE_CODECS.get((name or "").split("-")[0])
+    if path is None:
         return None
-    from tfcomp.codecs.klt import KLTCodec
-
-    return KLTCodec(int(setting[1:])) if setting else KLTCodec()
+    module, cls = path.split(":")
+    return getattr(importlib.import_module(module), cls).from_name(name)
 
 
 def codec(name: str):
     """One codec at one rate point: a classic 'jpeg-q50' / 'jpeg2000-r24', a baseline 'klt-q50' (or 'klt'),
-    a shipped model's name, or 'NAME-w96' for one width of a slimmable model."""
+    'sdae-q3' or 'sdae-deflate', 'shallow-lstm-c64', a shipped model's name, or 'NAME-w96' for one width
+    of a slimmable model."""
     from tfcomp.codecs.classic import PillowCodec
 
     family, _, setting = name.rpartition("-")
@@ -64,7 +72,7 @@ def codec_family(name: str) -> list:
 
     if name in CLASSIC_FAMILIES:
         return PillowCodec.sweep(name)
-    if name in BASELINE_FAMILIES:
+    if name in FILE_CODECS:
         return type(_baseline(name)).sweep()
     ladder = zoo.family_rungs(name)
     if ladder:

@@ -161,6 +161,14 @@ class KLTCodec(Codec):
         return f"{FAMILY}-q{self.quality}"
 
     @classmethod
+    def from_name(cls, name: str) -> "KLTCodec | None":
+        """The codec a name denotes ('klt' is the default quality, 'klt-q30' quality 30), else None."""
+        if name == FAMILY:
+            return cls()
+        family, _, setting = name.rpartition("-")
+        return cls(int(setting[1:])) if family == FAMILY and setting[:1] == "q" and setting[1:].isdigit() else None
+
+    @classmethod
     def sweep(cls) -> list["KLTCodec"]:
         """The default ladder of qualities, smallest files first."""
         return [cls(q) for q in SWEEP]
