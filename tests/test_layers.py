@@ -65,6 +65,19 @@ def test_narrow_width_uses_exactly_the_sliced_parameters(kernel, stride, corr, s
     np.testing.assert_allclose(out, reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel,stride,corr", DIRECTIONS)
+@pytest.mark.parametrize("size", SIZES[:2])
+def test_inference_path_computes_the_same_function(kernel, stride, corr, size):
+    """The decoding path (kernel from the sliced RDFT parameters, upsampling as a sub-pixel convolution) gives
+    the training path's outputs within float rounding, at full and narrow widths."""
+    layer = _conv(8, 6, kernel, stride, corr)
+    for in_channels, filters in ((8, 6), (5, 3)):
+        x = tf.random.normal((1, *size, in_channels))
+        np.testing.assert_allclose(layer.sliced_kernel(in_channels, filters),
+                                   layer.conv.kernel[:, :, :in_channels, :filters], atol=1e-6)
+        np.testing.assert_allclose(layer(x, filters, inference=True), layer(x, filters), atol=1e-5)
+
+
 def test_narrow_output_equals_leading_channels_of_full_output():
     """A slimmable layer's width-k output is the first k channels of the full output (same input)."""
     layer = _conv(4, 6, 5, 2, True)

@@ -2,16 +2,22 @@
 
 A layer at width w uses the leading w channels: a convolution slices its full kernel to
 [:, :, :w_in, :w_out] and its bias to [:w_out]; a GDN uses the (w, w) block of gamma and the leading w
-betas, or (switchable GDN) parameters of its own. The arithmetic is always tfc's: each call runs a
+betas, or (switchable GDN) parameters of its own. In training the arithmetic is tfc's: each call runs a
 throwaway tfc layer whose parameters are the slices, so padding, strides, the transposed-convolution
-path and the GDN formula are exactly those of tfc.SignalConv2D and tfc.GDN.
+path and the GDN formula are exactly those of tfc.SignalConv2D and tfc.GDN. Decoding (inference=True) computes
+the same function within float rounding at a cost that shrinks with the width: kernels from the sliced RDFT
+parameters by a matrix product, upsampling as a sub-pixel convolution (see SlimmableSignalConv2D.call).
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
+
+from tfcomp.layers.subpixel import upsample as subpixel_upsample
 
 # tfc.GDN keeps beta at or above this; a modulated beta is held to the same floor.
 BETA_MINIMUM = 1e-6
@@ -32,21 +38,55 @@ class SlimmableSignalConv2D(tf.keras.layers.Layer):
         self.conv.build(tf.TensorShape([None, None, None, self.in_channels]))
         super().build(input_shape)
 
-    def call(self, inputs: tf.Tensor, filters: int | None = None) -> tf.Tensor:
-        """Leading `filters` output channels (all by default) from the input's (leading) channels."""
+    def sliced_kernel(self, in_channels: int, filters: int) -> tf.Tensor:
+        """The spatial kernel (k, k, in_channels, filters) of the leading channels, computed from the sliced
+        RDFT parameters by one matrix product: tfc's kernel property inverse-FFTs the whole full-width kernel
+        on every call, a cost that does not shrink with the width (tens of ms per layer on 2 CPU cores)."""
+        parameter = self.conv.kernel_parameter
+        size = self.conv.kernel_support[0]
+        real_basis, imag_basis = _inverse_rdft_bases(size)
+        real = tf.reshape(parameter.real[:in_channels, :filters], (in_channels * filters, -1))
+        imag = tf.reshape(parameter.imag[:in_channels, :filters], (in_channels * filters, -1))
+        flat = tf.matmul(real, real_basis) + tf.matmul(imag, imag_basis)
+        return tf.transpose(tf.reshape(flat, (in_channels, filters, size, size)), (2, 3, 0, 1))
+
+    def call(self, inputs: tf.Tensor, filters: int | None = None, inference: bool = False) -> tf.Tensor:
+        """Leading `filters` output channels (all by default) from the input's (leading) channels.
+        inference: the decoding path, the same function within float rounding but with a cost that follows the
+        width: the kernel from its slice (sliced_kernel), and upsampling as an ordinary convolution and
+        depth_to_space (tfcomp.layers.subpixel), where TensorFlow's transposed convolution costs about the same
+        at any width on CPU."""
         in_channels = inputs.shape[-1]
         filters = self.conv.filters if filters is None else filters
         if in_channels is None or not 0 < in_channels <= self.in_channels or not 0 < filters <= self.conv.filters:
             raise ValueError(f"{self.name}: cannot run {in_channels} -> {filters} channels of a "
                              f"{self.in_channels} -> {self.conv.filters} layer")
         full = self.conv
+        if inference:
+            kernel = self.sliced_kernel(in_channels, filters)
+        else:
+            kernel = full.kernel[:, :, :in_channels, :filters]
+        stride = full.strides_up[0]
+        if inference and stride > 1 and not full.corr and full.strides_up == (stride, stride):
+            outputs = subpixel_upsample(inputs, kernel, stride)
+            return outputs + full.bias[:filters] if full.use_bias else outputs
         # Built per call (at trace time in graphs): it holds no variables, so nothing needs tracking.
         view = tfc.SignalConv2D(
             filters, full.kernel_support, corr=full.corr, strides_down=full.strides_down,
-            strides_up=full.strides_up, padding=full.padding, use_bias=full.use_bias,
-            kernel_parameter=full.kernel[:, :, :in_channels, :filters],
+            strides_up=full.strides_up, padding=full.padding, use_bias=full.use_bias, kernel_parameter=kernel,
             **({"bias_parameter": full.bias[:filters]} if full.use_bias else {}))
         return view(inputs)
+
+
+@functools.lru_cache(maxsize=None)
+def _inverse_rdft_bases(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(real, imaginary) matrices (size * (size // 2 + 1), size * size) that map an RDFT parameter's parts to
+    the spatial kernel as tfc.RDFTParameter does: inverse 2-D real FFT, scaled by sqrt(size * size)."""
+    bins = size * (size // 2 + 1)
+    unit = np.eye(bins).reshape(bins, size, size // 2 + 1)
+    real = np.fft.irfft2(unit, s=(size, size)).reshape(bins, size * size) * size
+    imag = np.fft.irfft2(1j * unit, s=(size, size)).reshape(bins, size * size) * size
+    return real.astype(np.float32), imag.astype(np.float32)
 
 
 def _width_index(layer: tf.keras.layers.Layer, widths: Sequence[int], inputs: tf.Tensor) -> int:

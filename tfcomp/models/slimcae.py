@@ -5,7 +5,8 @@ leading widths[k] channels of every layer (widths in decreasing order, index 0 t
 with its own factorized prior. Data flows top to bottom: analysis transform at a width -> that width's
 entropy model -> synthesis transform at that width; then the loss (with seed 001's optional CIELAB
 chroma term), the Keras model that trains all widths jointly, and the tf.functions a SavedModel
-exports, which take the width index as an int32 scalar (stored in a .tfc file's `variant` byte).
+exports, which take the width index as an int32 scalar (stored in a .tfc file's `variant` byte) and run the
+transforms' inference path, so that a narrow width also decodes faster.
 """
 from __future__ import annotations
 
@@ -37,11 +38,11 @@ class AnalysisTransform(tf.keras.layers.Layer):
         self.layer_2 = SlimmableSignalConv2D(full, full, (5, 5), corr=True, strides_down=2, use_bias=False,
                                              name="layer_2")
 
-    def call(self, x: tf.Tensor, width: int) -> tf.Tensor:
-        """Runs every layer at `width` output channels."""
-        x = self.gdn_0(self.layer_0(x / 255.0, width))
-        x = self.gdn_1(self.layer_1(x, width))
-        return self.layer_2(x, width)
+    def call(self, x: tf.Tensor, width: int, inference: bool = False) -> tf.Tensor:
+        """Runs every layer at `width` output channels (inference: see SlimmableSignalConv2D.call)."""
+        x = self.gdn_0(self.layer_0(x / 255.0, width, inference=inference))
+        x = self.gdn_1(self.layer_1(x, width, inference=inference))
+        return self.layer_2(x, width, inference=inference)
 
 
 class SynthesisTransform(tf.keras.layers.Layer):
@@ -56,11 +57,12 @@ class SynthesisTransform(tf.keras.layers.Layer):
         self.igdn_1 = slimmable_gdn(gdn, widths, inverse=True, name="igdn_1")
         self.layer_2 = SlimmableSignalConv2D(full, 3, (9, 9), corr=False, strides_up=4, name="layer_2")
 
-    def call(self, y: tf.Tensor, width: int) -> tf.Tensor:
-        """Runs the hidden layers at `width` channels; the output layer always gives 3."""
-        x = self.igdn_0(self.layer_0(y, width))
-        x = self.igdn_1(self.layer_1(x, width))
-        return self.layer_2(x) * 255.0
+    def call(self, y: tf.Tensor, width: int, inference: bool = False) -> tf.Tensor:
+        """Runs the hidden layers at `width` channels; the output layer always gives 3 (inference: see
+        SlimmableSignalConv2D.call)."""
+        x = self.igdn_0(self.layer_0(y, width, inference=inference))
+        x = self.igdn_1(self.layer_1(x, width, inference=inference))
+        return self.layer_2(x, inference=inference) * 255.0
 
 
 def switchable_priors(widths: Sequence[int]) -> list[tfc.NoisyDeepFactorized]:
@@ -213,7 +215,7 @@ class SlimCAE(CodecModel):
     def analyze(self, x, width_index):
         """Image (H, W, 3) uint8 -> latents (1, h, w, widths[width_index])."""
         x = tf.cast(x[None], self.compute_dtype)
-        return self._at_width(width_index, lambda i: self.analysis_transform(x, self.widths[i]))
+        return self._at_width(width_index, lambda i: self.analysis_transform(x, self.widths[i], inference=True))
 
     @tf.function(input_signature=[_LATENTS, _WIDTH_INDEX])
     def entropy_encode(self, y, width_index):
@@ -230,7 +232,8 @@ class SlimCAE(CodecModel):
     def synthesize(self, y_hat, x_shape, width_index):
         """Quantized latents -> image (H, W, 3) uint8, cropped to the original size."""
         x_hat = self._at_width(width_index,
-                               lambda i: self.synthesis_transform(self._latents_at(y_hat, i), self.widths[i]))
+                               lambda i: self.synthesis_transform(self._latents_at(y_hat, i), self.widths[i],
+                                                                  inference=True))
         return tf.saturate_cast(tf.round(x_hat[0, :x_shape[0], :x_shape[1], :]), tf.uint8)
 
     @tf.function(input_signature=[_IMAGE, _WIDTH_INDEX])
