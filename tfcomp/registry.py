@@ -27,6 +27,7 @@ CLASSIC_FAMILIES = ("jpeg", "webp", "jpeg2000", "avif")
 # "module:Class", imported on use. Each class parses its own names (from_name; a bare family is its default).
 FILE_CODECS: dict[str, str] = {
     "klt": "tfcomp.codecs.klt:KLTCodec",
+    "resae": "tfcomp.codecs.resae:ResAECodec",
     "sdae": "tfcomp.codecs.sdae:SDAECodec",
     "shallow": "tfcomp.codecs.shallow:ShallowCodec",
 }
