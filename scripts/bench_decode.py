@@ -4,9 +4,9 @@ TFLite float32 / float16 / int8 decoders (XNNPACK, 2 threads), next to Pillow's 
 the same image, all measured in this run (median of repeats; a model's decoders are timed in three rounds of
 blocks, each block after its own warm-up, see timing.time_interleaved). Run it with nothing else busy.
 
-Writes results/deployment/bench_decode.{json,md,png}.
+Writes results/deployment/bench_decode.{json,md,png} (or into --out).
 
-    .venv/bin/python scripts/bench_decode.py [--models NAME,...] [--image PATH] [--repeats 21]
+    .venv/bin/python scripts/bench_decode.py [--models NAME,...] [--image PATH] [--repeats 21] [--out DIR]
 """
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def main() -> int:
     parser.add_argument("--image", default=None, help="image to decode (default: the first Kodak image)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=21, help="timed runs per decoder (over three rounds)")
+    parser.add_argument("--out", default=RESULTS, help="output directory (default: %(default)s)")
     args = parser.parse_args()
     path = args.image or (kodak_images(1) or [SAMPLE_IMAGE])[0]
     image = read_image(path)[0]
@@ -107,14 +108,14 @@ def main() -> int:
     wanted = set(args.models.split(",")) if args.models else None
     points = [p for m in zoo.list_models() if wanted is None or m["name"] in wanted for p in rate_points(m)]
     rows = [bench_model(p, image, args.warmup, args.repeats) for p in tqdm(points, desc="models", unit="model")]
-    os.makedirs(RESULTS, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
     table = markdown(rows, classic, os.path.basename(path))
-    with open(os.path.join(RESULTS, "bench_decode.md"), "w") as f:
+    with open(os.path.join(args.out, "bench_decode.md"), "w") as f:
         f.write(table)
-    with open(os.path.join(RESULTS, "bench_decode.json"), "w") as f:
+    with open(os.path.join(args.out, "bench_decode.json"), "w") as f:
         json.dump({"image": os.path.basename(path), "threads": THREADS, "classic_ms": classic, "models": rows,
                    "cpu": platform.processor(), "cores": os.cpu_count()}, f, indent=1)
-    plot(rows, classic, os.path.join(RESULTS, "bench_decode.png"))
+    plot(rows, classic, os.path.join(args.out, "bench_decode.png"))
     print(table)
     return 0
 

@@ -48,6 +48,9 @@ def test_killed_run_resumes_where_it_stopped(image_folder, tmp_path):
     run_tfcomp(*train_args(image_folder, work, out, 100), check=True)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["training"]["steps"] == 100 and meta["training"]["runs"] == 2
+    # Once finished, the same command does not train the model again from scratch.
+    again = run_tfcomp(*train_args(image_folder, work, out, 100), check=True)
+    assert "already trained" in again.stdout and json.loads((out / "metadata.json").read_text()) == meta
 
 
 def test_mirrored_strategy_on_two_logical_cpus(image_folder, tmp_path):

@@ -13,7 +13,7 @@ import tensorflow as tf
 from tfcomp import registry
 from tfcomp.data import pipeline
 from tfcomp.errors import TfcompError
-from tfcomp.training.saving import save_model
+from tfcomp.training.saving import read_metadata, save_model
 from tfcomp.training.warm_start import check_source, copy_weights, donor_model, lineage, stage_summary
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -96,10 +96,32 @@ class WallClock(tf.keras.callbacks.Callback):
         os.replace(self.path + ".tmp", self.path)
 
 
+def finished_run(config: TrainConfig) -> dict | None:
+    """The output model's metadata when this workdir already finished this run and saved it, else None:
+    Keras empties its backup at the end of a run, so without this check a rerun would start over."""
+    backup = os.path.join(config.workdir, "backup")
+    if os.path.isdir(backup) and os.listdir(backup):
+        return None  # interrupted: resume
+    try:
+        metadata = read_metadata(config.output)
+    except (OSError, ValueError):
+        return None
+    training = metadata.get("training", {})
+    if training.get("workdir") != config.workdir or training.get("target_steps") != config.steps:
+        return None
+    return metadata if training.get("steps", 0) >= config.steps else None
+
+
 def train(config: TrainConfig) -> dict:
-    """Trains (resuming from workdir if a backup is there), saves the SavedModel and its metadata."""
+    """Trains (resuming from workdir if a backup is there), saves the SavedModel and its metadata; a run
+    that already finished and saved its model is not trained again."""
     if config.steps <= 0 or config.steps_per_epoch <= 0 or config.steps % config.steps_per_epoch:
         raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
+    done = finished_run(config)
+    if done is not None:
+        print(f"{config.output}: already trained ({done['training']['steps']} steps in {config.workdir}); "
+              "delete the workdir to train again")
+        return done
     if config.init_from:
         check_source(config.init_from)
     if config.lambda_schedule_steps and not hasattr(registry.model_class(config.architecture), "set_lambdas"):
