@@ -45,19 +45,25 @@ def measure(path: str, images: list[str]) -> dict:
                      "psnr": metrics.psnr(image, decoded), "ms_ssim": metrics.ms_ssim(image, decoded),
                      "chroma": float(chroma)})
     mean = {key: float(np.mean([r[key] for r in rows])) for key in ("bpp", "psnr", "ms_ssim", "chroma")}
-    return {"model": path, "width": probe.widths[narrowest], "chroma_weight": codec.metadata["config"].get("chroma_weight"),
-            "steps": codec.metadata["training"]["steps"], "mean": mean, "per_image": rows}
+    config = codec.metadata["config"]
+    return {"model": path, "width": probe.widths[narrowest], "chroma_weight": config.get("chroma_weight"),
+            "lambda": config["lambdas"][narrowest], "steps": codec.metadata["training"]["steps"],
+            "mean": mean, "per_image": rows}
 
 
 def markdown(without: dict, with_term: dict) -> str:
     """The two models side by side, and whether the term met seed 001's goal."""
-    lines = [f"Narrowest width ({without['width']} channels), 24 Kodak images, means. Both models trained "
-             f"{with_term['steps']} steps from the same start; only the chroma weight differs.", "",
-             "| chroma weight | bpp | PSNR (dB) | MS-SSIM | CIELAB chroma error (delta E) |", "|---|---|---|---|---|"]
+    differ = "the chroma weight" + (" and the narrowest width's lambda" if with_term["lambda"] != without["lambda"]
+                                    else "")
+    lines = [f"Narrowest width ({without['width']} channels), {len(without['per_image'])} Kodak images, means. "
+             f"Both models trained {with_term['steps']} steps from the same start; only {differ} differ"
+             f"{'s' if differ.endswith('weight') else ''}.", "",
+             "| chroma weight | narrowest lambda | bpp | PSNR (dB) | MS-SSIM | CIELAB chroma error (delta E) |",
+             "|---|---|---|---|---|---|"]
     for run in (without, with_term):
         m = run["mean"]
-        lines.append(f"| {run['chroma_weight'] or 0} | {m['bpp']:.4f} | {m['psnr']:.2f} | {m['ms_ssim']:.4f} | "
-                     f"{m['chroma']:.3f} |")
+        lines.append(f"| {run['chroma_weight'] or 0} | {run['lambda']:.5g} | {m['bpp']:.4f} | {m['psnr']:.2f} | "
+                     f"{m['ms_ssim']:.4f} | {m['chroma']:.3f} |")
     lower = with_term["mean"]["chroma"] < without["mean"]["chroma"]
     cheaper = with_term["mean"]["bpp"] <= without["mean"]["bpp"]
     lines += ["", f"Chroma error {'lower' if lower else 'not lower'} with the term "
