@@ -23,4 +23,6 @@ def test_reproduce_writes_results_and_readme_section(zoo_env, tmp_path):
     assert f"| {TINY} (default) |" in text and "### Shipped models" in text
     assert "visual_kodim05.png" in text and os.path.getsize(out / "visual_kodim05.png") > 10000
     assert not (out / "visual_kodim07.png").exists()
+    assert "### The other systems of the source documents" in text
+    assert "| SDAE (004), seed's coding | sdae-deflate |" in text and "| Residual AE (000), small |" in text
     shutil.rmtree(out / "files")

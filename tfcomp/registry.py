@@ -32,9 +32,9 @@ FILE_CODECS: dict[str, str] = {
     "shallow": "tfcomp.codecs.shallow:ShallowCodec",
 }
 # The baselines `tfcomp reproduce` sweeps over all of Kodak. `shallow` trains a network per image and rate
-# point (minutes each), so scripts/eval_shallow.py measures it instead. `sdae` cannot code without its
-# model file (tfcomp/codecs/sdae_model.npz, from scripts/train_sdae.py): it can join once that ships.
-BASELINE_FAMILIES = ("klt",)
+# point (minutes each), so scripts/eval_shallow.py measures it instead; `resae` overfits an image set
+# (scripts/eval_resae.py). `sdae-deflate` is seed 004's own coding, one point beside our `sdae` curve.
+BASELINE_FAMILIES = ("klt", "sdae", "sdae-deflate")
 
 
 def _baseline(name: str | None):

@@ -164,5 +164,7 @@ def write_outputs(rows: list[dict], summary: dict, out_dir: str) -> None:
 
 
 def variant_families(curves: dict) -> set[str]:
-    """Families named after another measured family plus a suffix (e.g. 'bls2017-2L' of 'bls2017')."""
-    return {f for f in curves if any(f.startswith(base + "-") for base in curves if base != f)}
+    """Shipped families named after another measured family plus a suffix (e.g. 'bls2017-2L' of
+    'bls2017'); a file codec's extra family (e.g. 'sdae-deflate') is no decoder variant."""
+    return {f for f in curves if f.split("-")[0] not in registry.FILE_CODECS
+            and any(f.startswith(base + "-") for base in curves if base != f)}

@@ -49,6 +49,8 @@ def results_markdown(summary: dict, folder: str, extra: list[str]) -> str:
                   "| ladder | vs | PSNR | MS-SSIM (dB) |", "|---|---|---|---|"]
         for family, anchors in summary["bd_rate"].items():
             for anchor, values in anchors.items():
+                if all(math.isnan(v) for v in values.values()):
+                    continue  # the curves do not overlap in quality
                 lines.append(f"| {family} | {anchor} | {fmt(values['psnr'], '+.1f')} | "
                              f"{fmt(values['ms_ssim_db'], '+.1f')} |")
     return "\n".join(lines + extra)

@@ -17,6 +17,7 @@ from tfcomp.evaluation import metrics, plots
 from tfcomp.evaluation.evaluate import evaluate
 from tfcomp.evaluation.report import REPO, fmt, replace_section, results_markdown
 from tfcomp.evaluation.slimcae_report import slimcae_section
+from tfcomp.evaluation.systems_report import systems_section
 
 VISUAL_IMAGES = ("kodim05", "kodim23")
 
@@ -169,7 +170,8 @@ def reproduce(image_paths: list[str], out_dir: str, readme: str | None, timing_i
     families = shipped_families() + list(registry.BASELINE_FAMILIES) + list(registry.CLASSIC_FAMILIES)
     summary = evaluate(families, image_paths, out_dir, timing_images, warmup, repeats)
     extra = (shipped_table(summary) + decoder_table(summary, out_dir) + slimcae_section(summary, image_paths, out_dir)
-             + target_psnr_check(image_paths, out_dir) + visual_comparisons(image_paths, out_dir))
+             + target_psnr_check(image_paths, out_dir) + visual_comparisons(image_paths, out_dir)
+             + systems_section(summary, image_paths, out_dir))
     if readme:
         replace_section(readme, results_markdown(summary, out_dir, extra))
     return summary
