@@ -48,9 +48,13 @@ def test_bd_table_compares_ladders_with_each_other_and_classic_codecs():
     def curve(scale, n):
         return [{"bpp": b * scale, "psnr": 25 + 4 * b, "ms_ssim_db": 10 + 3 * b} for b in (0.25, 0.5, 1.0, 2.0)[:n]]
 
-    table = bd_table({"jpeg": curve(1.0, 4), "a": curve(0.8, 4), "b": curve(0.5, 3), "b-light": curve(0.6, 2)})
-    assert set(table) == {"a", "b", "b-light"}
-    assert set(table["a"]) == {"jpeg", "b"} and set(table["b-light"]) == {"jpeg", "a", "b"}
+    flat = [dict(p, psnr=21.5) for p in curve(0.7, 4)]  # PSNR saturates: no BD-rate on PSNR, either way
+    table = bd_table({"jpeg": curve(1.0, 4), "a": curve(0.8, 4), "b": curve(0.5, 3), "b-light": curve(0.6, 2),
+                      "flat": flat})
+    assert set(table) == {"a", "b", "b-light", "flat"}
+    assert set(table["a"]) == {"jpeg", "b", "flat"} and set(table["b-light"]) == {"jpeg", "a", "b", "flat"}
+    assert math.isnan(table["flat"]["jpeg"]["psnr"]) and math.isnan(table["a"]["flat"]["psnr"])
+    assert math.isfinite(table["flat"]["jpeg"]["ms_ssim_db"])  # its MS-SSIM still rises
     assert abs(table["a"]["jpeg"]["psnr"] + 20) < 0.5 and table["b"]["a"]["psnr"] < 0
 
 

@@ -98,6 +98,7 @@ def test_ms_ssim_distortion_and_bad_configurations():
     model = SlimCAE(lambdas=[10.0, 5.0], widths=[6, 4], distortion="ms-ssim")
     loss, bpp, mse = model(tf.random.uniform((1, 64, 64, 3), 0, 255), training=True)
     assert np.isfinite(float(loss)) and float(bpp) > 0
+    assert model.family == "slimcae-ms-ssim"  # an RD curve of its own, beside the MSE model's
     with pytest.raises(ValueError, match="strictly decreasing"):
         SlimCAE(lambdas=[1.0, 1.0], widths=[4, 8])
     with pytest.raises(ValueError, match="need 3 lambdas"):

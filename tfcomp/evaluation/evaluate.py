@@ -129,10 +129,23 @@ def bd_table(curves: dict) -> dict:
         points = curves[family]
         for anchor in anchors:
             if anchor != family:
-                table.setdefault(family, {})[anchor] = {
-                    key: bdrate.bd_rate(*_curve(curves[anchor], key), *_curve(points, key))
-                    for key in QUALITY_KEYS}
+                table.setdefault(family, {})[anchor] = {key: _bd_rate(curves[anchor], points, key)
+                                                        for key in QUALITY_KEYS}
     return table
+
+
+def _bd_rate(reference: list[dict], test: list[dict], key: str) -> float:
+    """BD-rate (%) on one quality key; NaN unless both curves rise with rate."""
+    if not (_rises(reference, key) and _rises(test, key)):
+        return math.nan
+    return bdrate.bd_rate(*_curve(reference, key), *_curve(test, key))
+
+
+def _rises(points: list[dict], key: str, step: float = 0.01) -> bool:
+    """Whether quality (dB) rises with rate from point to point: a curve that saturates (e.g. an
+    undertrained model whose finer quantization adds bytes and no quality) has no meaningful BD-rate."""
+    ordered = sorted(points, key=lambda p: p["bpp"])
+    return all(b[key] - a[key] > step for a, b in zip(ordered, ordered[1:]))
 
 
 def gains_vs(curves: dict, anchor: str) -> dict:
@@ -164,7 +177,9 @@ def write_outputs(rows: list[dict], summary: dict, out_dir: str) -> None:
 
 
 def variant_families(curves: dict) -> set[str]:
-    """Shipped families named after another measured family plus a suffix (e.g. 'bls2017-2L' of
-    'bls2017'); a file codec's extra family (e.g. 'sdae-deflate') is no decoder variant."""
-    return {f for f in curves if f.split("-")[0] not in registry.FILE_CODECS
-            and any(f.startswith(base + "-") for base in curves if base != f)}
+    """Measured families of shipped models with a lighter decoder (e.g. 'bls2017-2L' of 'bls2017')."""
+    from tfcomp import zoo
+
+    return {m.get("family", m["architecture"]) for m in zoo.list_models()
+            if m["config"].get("decoder", "baseline") != "baseline"} \
+        & set(curves)

@@ -162,8 +162,10 @@ class SlimCAE(CodecModel):
 
     @property
     def family(self) -> str:
-        """'slimcae' with switchable GDNs, 'slimcae-<gdn>' with the other GDN variants."""
-        return self.architecture if self.gdn == "switchable" else f"{self.architecture}-{self.gdn}"
+        """'slimcae' for switchable GDNs and MSE; '-<gdn>' and '-<distortion>' name the other choices
+        ('slimcae-ms-ssim'): each is an RD curve of its own."""
+        suffixes = [v for v, default in ((self.gdn, "switchable"), (self.distortion, "mse")) if v != default]
+        return "-".join([self.architecture, *suffixes])
 
     def call(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Returns (loss summed over widths, bpp and MSE averaged over widths), with additive noise
