@@ -34,7 +34,9 @@ def systems_section(summary: dict, image_paths: list[str], out_dir: str) -> list
             "Each system beside what its seed reported and beside JPEG (Pillow) at the same file size on the "
             "same images (the lowest quality whose file is not smaller). `sdae` and `klt` are measured in this "
             "run on Kodak; `resae` and `shallow` train on the data they compress (hours here), so their rows "
-            "are read from the result files their scripts wrote.", "",
+            "are read from the result files their scripts wrote. Ratios follow each seed: seed 000's is file "
+            "bytes (its decoder's share included) over raw RGB bytes, lower is smaller; seed 003's is raw RGB "
+            "bytes over file bytes, higher is smaller.", "",
             "| system (seed) | rate point | seed reported | ours | JPEG at equal size | source |",
             "|---|---|---|---|---|---|"] + rows + [""] + [f"- {s}" for s in sentences]
 
