@@ -1,5 +1,7 @@
 """The KLT block codec: its shipped basis, round trips, the registry, the container checks and the CLI."""
 import dataclasses
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -119,3 +121,21 @@ def test_cli_quality_rung_picks_from_the_sweep(tmp_path):
     Image.fromarray(SAMPLE).save(photo)
     result = run_tfcomp("compress", "-m", "klt", "-q", "2", str(photo), check=True)
     assert f"klt-q{klt.SWEEP[1]}" in result.stdout
+
+
+def test_train_verb_learns_a_basis_and_refuses_kodak(image_folder, tmp_path):
+    out = tmp_path / "klt.npz"
+    run_tfcomp("train", "-a", "klt", "--train-data", image_folder, "--blocks-per-image", "50", str(out), check=True)
+    basis = klt.load_basis(str(out))
+    b = basis["basis"].astype(np.float64)
+    np.testing.assert_allclose(b @ b.T, np.eye(len(b)), atol=1e-5)
+    assert basis["metadata"]["blocks"] == 8 * 50 and basis["metadata"]["command"] == "tfcomp train -a klt"
+    # The same source renamed as the test set is refused before anything is written.
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    for name in os.listdir(image_folder):
+        shutil.copy(os.path.join(image_folder, name), kodak)
+    refused = tmp_path / "refused.npz"
+    result = run_tfcomp("train", "-a", "klt", "--train-data", str(kodak), str(refused))
+    assert_clean_failure(result, str(refused))
+    assert "Kodak" in result.stderr

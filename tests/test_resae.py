@@ -237,3 +237,22 @@ def test_cli_round_trip_in_separate_processes_and_bad_input(resae_env, tmp_path)
     result = run_tfcomp("decompress", str(short), env=resae_env)
     assert_clean_failure(result, str(short) + ".png")
     assert "resae latents" in result.stderr
+
+
+def test_train_verbs_write_files_the_codec_uses(image_folder, tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    run_tfcomp("train", "-a", "resae", "--config", "small", "--image-size", "32", "--set-size", "8", "--epochs", "2",
+               "--no-int8", "--train-data", image_folder, "--workdir", str(tmp_path / "ae"),
+               str(folder / "resae_small.npz"), check=True)
+    run_tfcomp("train", "-a", "resae-denoiser", "--configs", "small", "--epochs", "1", "--steps-per-epoch", "2",
+               "--crop", "16", "--batch", "2", "--workdir", str(tmp_path / "dn"),
+               str(folder / resae_codec.DENOISER_FILE), check=True)
+    model = resae.load_autoencoder(str(folder / "resae_small.npz"))
+    training = model.metadata["training"]
+    assert training["epochs"] == 2 and training["image_set"]["count"] == 8
+    assert training["command"] == "tfcomp train -a resae"
+    _, denoiser_meta, _ = resae.load_denoiser(str(folder / resae_codec.DENOISER_FILE))
+    assert denoiser_meta["training"]["args"]["configs"] == "small" and denoiser_meta["training"]["steps"] == 2
+    monkeypatch.setenv(resae_codec.MODEL_ENV, str(folder))
+    decoded = registry.decode_file(ResAECodec("small").encode(IMAGE))[0]
+    assert decoded.shape == IMAGE.shape

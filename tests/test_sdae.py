@@ -190,3 +190,16 @@ def test_cli_round_trip_in_separate_processes_and_bad_input(sdae_env, tmp_path):
     result = run_tfcomp("decompress", str(short), env=sdae_env)
     assert_clean_failure(result, str(short) + ".png")
     assert "2-decimal sdae latents" in result.stderr
+
+
+def test_train_verb_writes_a_model_file_the_codec_uses(image_folder, tmp_path, monkeypatch):
+    out = tmp_path / "sdae.npz"
+    run_tfcomp("train", "-a", "sdae", "--train-data", image_folder, "--val-data", "", "--steps", "2",
+               "--steps-per-epoch", "1", "--batch", "2", "--prior-crops", "16", "--prior-steps", "5",
+               "--workdir", str(tmp_path / "work"), str(out), check=True)
+    _, metadata, _ = sdae.load(str(out))
+    assert metadata["training"]["steps"] == 2 and metadata["training"]["command"] == "tfcomp train -a sdae"
+    assert metadata["priors"]["train_steps"] == 5
+    monkeypatch.setenv(sdae_codec.MODEL_ENV, str(out))
+    decoded = registry.decode_file(SDAECodec("q5").encode(IMAGE))[0]
+    assert decoded.shape == IMAGE.shape

@@ -14,12 +14,32 @@ ARCHITECTURES: dict[str, str] = {
 }
 
 
+# The seed systems that are not shipped SavedModels train with their own procedures: name ->
+# ("module:function" taking `tfcomp train`'s parsed options, the module's dict of values for the shared
+# options the user left out).
+TRAINERS: dict[str, tuple[str, str]] = {
+    "sdae": ("tfcomp.training.sdae_trainer:run", "DEFAULTS"),
+    "resae": ("tfcomp.training.resae_trainer:train_autoencoder", "AUTOENCODER_DEFAULTS"),
+    "resae-denoiser": ("tfcomp.training.resae_trainer:train_denoiser", "DENOISER_DEFAULTS"),
+    "klt": ("tfcomp.training.klt_trainer:run", "DEFAULTS"),
+}
+
+
 def model_class(architecture: str):
     """The Keras model class of a registered architecture."""
     if architecture not in ARCHITECTURES:
-        raise TfcompError(f"unknown architecture {architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+        known = sorted([*ARCHITECTURES, *TRAINERS])
+        raise TfcompError(f"unknown architecture {architecture!r}; known: {', '.join(known)}")
     module, cls = ARCHITECTURES[architecture].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def trainer(architecture: str):
+    """(training function, defaults of the shared options) of a seed system registered in TRAINERS."""
+    target, defaults = TRAINERS[architecture]
+    module_name, function = target.split(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, function), getattr(module, defaults)
 
 
 CLASSIC_FAMILIES = ("jpeg", "webp", "jpeg2000", "avif")

@@ -5,58 +5,114 @@ import argparse
 import inspect
 import json
 
+from tfcomp.errors import TfcompError
+
+
+# Values of the shared options for the Keras architectures when not given; the seed systems' trainers
+# bring their own (registry.TRAINERS).
+KERAS_DEFAULTS = dict(steps=10000, steps_per_epoch=500, batch=8, lr=5e-4, seed=0)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Registers the verb and its options."""
     p = sub.add_parser("train", help="train a model (resumable; TensorBoard logs in the work dir)",
-                       description="Train a registered model. Killed runs resume from WORKDIR/backup.")
+                       description="Train a registered model. Killed runs resume from WORKDIR/backup. "
+                                   "Keras architectures: bls2017, bmshj2018, slimcae (a SavedModel directory). "
+                                   "Seed systems: sdae, resae, resae-denoiser, klt (a model file; OUTPUT defaults "
+                                   "to the file the codec loads). shallow trains on the image it compresses.")
     p.add_argument("--architecture", "-a", default="bls2017", help="registered architecture (default: %(default)s)")
-    p.add_argument("--lambda", dest="lmbda", type=float, default=0.01, help="rate-distortion trade-off")
-    p.add_argument("--num-filters", "-N", type=int, default=128, help="filters per layer")
-    p.add_argument("--decoder", default="baseline", help="decoder variant (bls2017: baseline, 2L, K3x3, 2L-K3x3, 2L-K9x9)")
-    p.add_argument("--distortion", choices=("mse", "ms-ssim"), default="mse")
-    p.add_argument("--hyper-filters", dest="num_hyper_filters", type=int, default=None,
-                   help="bmshj2018: filters of the hyperprior transforms (default: N)")
-    p.add_argument("--transforms", choices=("bmshj2018", "bls2017"), default="bmshj2018",
-                   help="bmshj2018: the paper's transforms, or bls2017's so a factorized model can warm-start it")
-    p.add_argument("--widths", type=_numbers(int), help="slimcae: comma-separated widths, widest first "
-                                                       "(default: 192,144,96,72,48)")
-    p.add_argument("--lambdas", type=_numbers(float), help="slimcae: one lambda per width (default: seed 001's)")
-    p.add_argument("--gdn", choices=("switchable", "slimmable", "modulated"), default="switchable",
-                   help="slimcae: GDN variant (default: %(default)s)")
-    p.add_argument("--chroma-weight", type=float, default=0.0,
-                   help="slimcae: weight of the CIELAB chroma-difference term (default: off)")
-    p.add_argument("--lambda-schedule-steps", type=int, default=0,
-                   help="slimcae: after training, seed 001's lambda scheduling with this many steps per try "
-                        "(default: off)")
-    p.add_argument("--train-data", required=True, help="image folder, glob, or tfds:NAME[:SPLIT]")
-    p.add_argument("--val-data", help="validation images (same forms)")
-    p.add_argument("--no-downsample", dest="downsample", action="store_false",
-                   help="do not halve images before cropping (keep for non-JPEG sources)")
-    p.add_argument("--patch", type=int, default=128, help="crop size")
-    p.add_argument("--batch", type=int, default=8, help="global batch size")
-    p.add_argument("--steps", type=int, default=10000, help="total optimizer steps")
-    p.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--lr", type=float, default=5e-4, help="initial learning rate (cosine decay)")
-    p.add_argument("--final-lr", type=float, default=5e-5, help="learning rate at the last step")
-    p.add_argument("--init-from", help="warm start: a weights checkpoint (WORKDIR/weights/latest) or a shipped model "
-                                       "directory; parts whose variable names and shapes match are copied")
-    p.add_argument("--freeze", default="", help="comma-separated parts kept fixed, e.g. analysis_transform,prior")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
-                   help="tf.distribute strategy; multi-worker reads TF_CONFIG")
-    p.add_argument("--logical-cpus", type=int, default=0, help="split the CPU into this many logical devices")
-    p.add_argument("--workdir", required=True, help="checkpoints, backups and TensorBoard logs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--export-only", action="store_true",
-                   help="do not train: save WORKDIR's latest checkpoint (e.g. of a running job) to OUTPUT")
-    p.add_argument("output", help="SavedModel directory to write (metadata.json goes inside)")
+    p.add_argument("--train-data", help="image folder, glob, or tfds:NAME[:SPLIT] (required for the Keras "
+                                        "architectures; seed systems: BSDS500 train)")
+    p.add_argument("--val-data", help="validation images (same forms; sdae: BSDS500 val, '' for none)")
+    p.add_argument("--steps", type=int, help="total optimizer steps (default: 10000; sdae: 20000)")
+    p.add_argument("--steps-per-epoch", type=int, help="steps between checkpoints (default: 500; resae-denoiser: 50)")
+    p.add_argument("--batch", type=int, help="global batch size (default: 8; sdae, resae: 16)")
+    p.add_argument("--lr", type=float, help="initial learning rate (default: 5e-4, cosine decay; sdae: 1e-4; "
+                                            "resae, resae-denoiser: 1e-3)")
+    p.add_argument("--seed", type=int, help="random seed (default: 0)")
+    p.add_argument("--workdir", help="checkpoints, backups and TensorBoard logs (required for the Keras "
+                                     "architectures and sdae; resae: runs/resae/CONFIG)")
+    p.add_argument("output", nargs="?", help="SavedModel directory (metadata.json goes inside) or model file")
+
+    keras = p.add_argument_group("bls2017, bmshj2018, slimcae")
+    keras.add_argument("--lambda", dest="lmbda", type=float, default=0.01, help="rate-distortion trade-off")
+    keras.add_argument("--num-filters", "-N", type=int, default=128, help="filters per layer")
+    keras.add_argument("--decoder", default="baseline",
+                       help="decoder variant (bls2017: baseline, 2L, K3x3, 2L-K3x3, 2L-K9x9)")
+    keras.add_argument("--distortion", choices=("mse", "ms-ssim"), default="mse")
+    keras.add_argument("--hyper-filters", dest="num_hyper_filters", type=int, default=None,
+                       help="bmshj2018: filters of the hyperprior transforms (default: N)")
+    keras.add_argument("--transforms", choices=("bmshj2018", "bls2017"), default="bmshj2018",
+                       help="bmshj2018: the paper's transforms, or bls2017's so a factorized model can warm-start it")
+    keras.add_argument("--widths", type=_numbers(int), help="slimcae: comma-separated widths, widest first "
+                                                           "(default: 192,144,96,72,48)")
+    keras.add_argument("--lambdas", type=_numbers(float), help="slimcae: one lambda per width (default: seed 001's)")
+    keras.add_argument("--gdn", choices=("switchable", "slimmable", "modulated"), default="switchable",
+                       help="slimcae: GDN variant (default: %(default)s)")
+    keras.add_argument("--chroma-weight", type=float, default=0.0,
+                       help="slimcae: weight of the CIELAB chroma-difference term (default: off)")
+    keras.add_argument("--lambda-schedule-steps", type=int, default=0,
+                       help="slimcae: after training, seed 001's lambda scheduling with this many steps per try "
+                            "(default: off)")
+    keras.add_argument("--no-downsample", dest="downsample", action="store_false",
+                       help="do not halve images before cropping (keep for non-JPEG sources)")
+    keras.add_argument("--patch", type=int, default=128, help="crop size")
+    keras.add_argument("--final-lr", type=float, default=5e-5, help="learning rate at the last step")
+    keras.add_argument("--init-from", help="warm start: a weights checkpoint (WORKDIR/weights/latest) or a shipped "
+                                           "model directory; parts whose variable names and shapes match are copied")
+    keras.add_argument("--freeze", default="", help="comma-separated parts kept fixed, e.g. analysis_transform,prior")
+    keras.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
+                       help="tf.distribute strategy; multi-worker reads TF_CONFIG")
+    keras.add_argument("--logical-cpus", type=int, default=0, help="split the CPU into this many logical devices")
+    keras.add_argument("--export-only", action="store_true",
+                       help="do not train: save WORKDIR's latest checkpoint (e.g. of a running job) to OUTPUT")
+
+    sdae = p.add_argument_group("sdae (seed 004; then our coding's priors are fitted to the frozen encoder)")
+    sdae.add_argument("--validation-steps", type=int, default=4, help="validation batches per epoch")
+    sdae.add_argument("--prior-crops", type=int, default=4096, help="crops whose latents fit the priors")
+    sdae.add_argument("--prior-steps", type=int, default=3000)
+    sdae.add_argument("--prior-batch", type=int, default=16)
+    sdae.add_argument("--prior-lr", type=float, default=1e-2)
+
+    resae = p.add_argument_group("resae, resae-denoiser (seed 000)")
+    resae.add_argument("--config", choices=("small", "base", "large", "xlarge"), default="small",
+                       help="resae: configuration (default: %(default)s)")
+    resae.add_argument("--epochs", type=int, help="resae: cap, the convergence rule may stop sooner (default: "
+                                                  "2000); resae-denoiser: epochs (default: 20)")
+    resae.add_argument("--period", type=int, default=100, help="resae: epochs between convergence checks (seed: 100)")
+    resae.add_argument("--min-epochs", type=int, default=500, help="resae: the rule never stops before (seed: 500)")
+    resae.add_argument("--image-size", type=int, help="resae: override the seed's 256 (tests)")
+    resae.add_argument("--set-size", type=int, help="resae: override the configuration's image-set size (tests)")
+    resae.add_argument("--no-int8", action="store_true", help="resae: skip the int8 conversion")
+    resae.add_argument("--configs", default="small,base", help="resae-denoiser: configurations whose reconstructions "
+                                                               "it learns from (default: %(default)s)")
+    resae.add_argument("--model-dir", help="resae-denoiser: where the configurations' files are (default: beside "
+                                           "OUTPUT)")
+    resae.add_argument("--crop", type=int, default=64, help="resae-denoiser: crop size (default: %(default)s)")
+
+    klt = p.add_argument_group("klt")
+    klt.add_argument("--block", type=int, default=8, help="block side (default: %(default)s)")
+    klt.add_argument("--blocks-per-image", type=int, default=2000, help="default: %(default)s")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Trains and prints the saved model's metadata."""
+    """Trains and prints the saved model's metadata (a seed system's trainer prints its own record)."""
+    from tfcomp import registry
+
+    if args.architecture in registry.TRAINERS:
+        train_system, defaults = registry.trainer(args.architecture)
+        _fill(args, defaults)
+        return train_system(args)
+    if args.architecture in registry.FILE_CODECS:
+        raise TfcompError(f"{args.architecture} trains on the image it compresses: "
+                          f"tfcomp compress -m {args.architecture} IMAGE")
     from tfcomp.training.train import TrainConfig, export_checkpoint, train
 
+    _fill(args, KERAS_DEFAULTS)
+    for option, value in (("--train-data", args.train_data), ("--workdir", args.workdir), ("OUTPUT", args.output)):
+        if value is None:
+            raise TfcompError(f"{option} is required to train {args.architecture}")
     model_args = _model_args(args)
     config = TrainConfig(
         architecture=args.architecture, model_args=model_args, train_data=args.train_data,
@@ -68,6 +124,13 @@ def run(args: argparse.Namespace) -> int:
         freeze=tuple(p for p in args.freeze.split(",") if p))
     print(json.dumps((export_checkpoint if args.export_only else train)(config), indent=2))
     return 0
+
+
+def _fill(args: argparse.Namespace, defaults: dict) -> None:
+    """Sets the shared options the user left out to the architecture's defaults."""
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def _model_args(args: argparse.Namespace) -> dict:

@@ -21,7 +21,7 @@ Design, and why:
   scale per coefficient and image cannot follow local activity the way JPEG's run lengths do; on the
   bundled kodim23 it codes about 10% above the empirical entropy of the quantized coefficients.
 
-The basis, block mean and eigenvalues ship in klt_basis.npz beside this file, made by scripts/train_klt.py
+The basis, block mean and eigenvalues ship in klt_basis.npz beside this file, made by `tfcomp train -a klt`
 (BSDS500 training images, never Kodak). Files use the .tfc container (docs/FORMAT.md): the model name
 is the rate point, the table hash is a digest of the basis, part 0 holds the 192 side-info bytes and
 part 1 the range-coded coefficients of the ceil(H/8) x ceil(W/8) blocks.
@@ -80,7 +80,7 @@ def load_basis(path: str = BASIS_PATH) -> dict:
             metadata = json.loads(str(npz["metadata"]))
     except (OSError, KeyError, ValueError) as error:
         raise TfcompError(f"cannot read the KLT basis {path} ({type(error).__name__}); "
-                          "regenerate it with scripts/train_klt.py") from None
+                          "regenerate it with `tfcomp train -a klt`") from None
     digest = hashlib.sha256(basis["basis"].tobytes() + basis["mean"].tobytes())
     digest.update(f"{SCALE_MIN} {SCALE_MAX} {NUM_SCALES} {PRECISION}".encode())  # the tables are part of the format
     return dict(basis, block=int(metadata["block"]), metadata=metadata,

@@ -28,7 +28,7 @@ Design, and why:
 
 Model files (too large to ship: the small float decoder alone is 18 MB): `resae_CONFIG.npz` and
 `resae_denoiser.npz` in $TFCOMP_RESAE, else runs/resae/models/ in the repository, written by
-scripts/train_resae.py. A file's table hash is a digest of the decoder it needs (float32 weights or the
+`tfcomp train -a resae`. A file's table hash is a digest of the decoder it needs (float32 weights or the
 int8 flatbuffer), the denoiser unless `-raw`, and the format, so it never decodes with another model. The
 payload is in docs/FORMAT.md.
 """

@@ -15,7 +15,7 @@ Tiles are coded independently, so tile borders can show seams, as in the seed, w
 128x128 image alone.
 
 The model (transforms and priors) is one .npz file: $TFCOMP_SDAE, else sdae_model.npz beside this
-module, written by scripts/train_sdae.py. A file's table hash is a digest of every weight and coding
+module, written by `tfcomp train -a sdae`. A file's table hash is a digest of every weight and coding
 parameter, so it never decodes with another model. The payload is in docs/FORMAT.md.
 """
 from __future__ import annotations

@@ -140,7 +140,7 @@ def _resae() -> tuple[list[str], list[str]]:
     source = "results/resae/resae.json"
     data = _read_json(source)
     if data is None:
-        return [], [f"Residual AE (seed 000): no `{source}` (run scripts/train_resae.py, scripts/eval_resae.py)."]
+        return [], [f"Residual AE (seed 000): no `{source}` (run `tfcomp train -a resae`, scripts/eval_resae.py)."]
     seed = data["summary"]["seed_000"]
     rows, sentences = [], []
     for name, c in data["summary"]["configs"].items():

@@ -20,7 +20,7 @@ Data flows top to bottom (seed 000's appendix A, a PyTorch model, rebuilt in Ker
 - Convergence (`ConvergenceRule`): every 100 epochs, fit a line to the last 100 epoch losses and measure
   the mean SSIM of the image set; stop when |slope| < 1e-6, |SSIM change since the previous check| < 1e-3
   and epoch > 500. (The seed's text prints "1 x 10^6" and "1 x 10^3"; SYSTEMS.md reads them as 1e-6 and
-  1e-3, the only readings under which the rule ever stops.) A `--max-epochs` cap may stop earlier; the
+  1e-3, the only readings under which the rule ever stops.) An `--epochs` cap may stop earlier; the
   training record says which one stopped it.
 
 The denoiser (`build_denoiser`, after Wang et al. 2024 as the seed describes it; < 1M parameters): conv
@@ -412,7 +412,7 @@ def load_autoencoder(path: str) -> AutoencoderFile:
             dec = [npz[k] for k in sorted(k for k in npz.files if k.startswith("dec"))]
             int8 = npz["int8"].tobytes() if "int8" in npz.files else None
     except FileNotFoundError:
-        raise TfcompError(f"no resae model at {path}; train one with scripts/train_resae.py "
+        raise TfcompError(f"no resae model at {path}; train one with `tfcomp train -a resae` "
                           "(or point $TFCOMP_RESAE at a folder of them)") from None
     except (OSError, KeyError, ValueError) as error:
         raise TfcompError(f"cannot read the resae model {path} ({type(error).__name__})") from None
@@ -447,7 +447,7 @@ def load_denoiser(path: str) -> tuple[tf.keras.Model, dict, bytes]:
             metadata = json.loads(str(npz["metadata"]))
             weights = [npz[k] for k in sorted(k for k in npz.files if k.startswith("w"))]
     except FileNotFoundError:
-        raise TfcompError(f"no resae denoiser at {path}; train one with scripts/train_resae.py denoiser "
+        raise TfcompError(f"no resae denoiser at {path}; train one with `tfcomp train -a resae-denoiser` "
                           "(or use a -raw rate point)") from None
     except (OSError, KeyError, ValueError) as error:
         raise TfcompError(f"cannot read the resae denoiser {path} ({type(error).__name__})") from None

@@ -335,7 +335,7 @@ def load(path: str) -> tuple[SDAE, dict, bytes]:
             tables = {key: npz[key] for key in TABLE_KEYS}
             config = metadata["config"]
     except FileNotFoundError:
-        raise TfcompError(f"no SDAE model at {path}; train one with scripts/train_sdae.py "
+        raise TfcompError(f"no SDAE model at {path}; train one with `tfcomp train -a sdae` "
                           "(or point $TFCOMP_SDAE at one)") from None
     except (OSError, KeyError, ValueError) as error:
         raise TfcompError(f"cannot read the SDAE model {path} ({type(error).__name__})") from None

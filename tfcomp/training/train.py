@@ -96,6 +96,12 @@ class WallClock(tf.keras.callbacks.Callback):
         os.replace(self.path + ".tmp", self.path)
 
 
+def refuse_test_set(images: str) -> None:
+    """Raises when a training source is the Kodak evaluation set (the trainers of the seed systems share this)."""
+    if "kodak" in os.path.abspath(images).lower():
+        raise TfcompError(f"refusing to train on Kodak, the test set ({images})")
+
+
 def finished_run(config: TrainConfig) -> dict | None:
     """The output model's metadata when this workdir already finished this run and saved it, else None:
     Keras empties its backup at the end of a run, so without this check a rerun would start over."""

@@ -1,7 +1,7 @@
-"""Trains seed 004's SDAE on BSDS500 crops, fits our coding's priors, and writes the model file.
+"""`tfcomp train -a sdae`: trains seed 004's SDAE on BSDS500 crops, fits our coding's priors, writes the model file.
 
-    nice .venv/bin/python scripts/train_sdae.py --workdir runs/sdae                  # the shipped model
-    .venv/bin/python scripts/train_sdae.py --steps 100 --steps-per-epoch 50 --workdir /tmp/w --out /tmp/sdae.npz
+    nice tfcomp train -a sdae --steps 2500 --steps-per-epoch 250   # the shipped model (default output, runs/sdae)
+    tfcomp train -a sdae --steps 100 --steps-per-epoch 50 --workdir /tmp/w /tmp/sdae.npz
 
 Stage 1, the autoencoder (resumable: rerun the same command after a kill): Adam 1e-4, batch 16, random
 128x128 crops of the 2x-downsampled training images (tfcomp.data.pipeline, which also flips them) with
@@ -12,7 +12,7 @@ TensorBoard logs (`tensorboard --logdir WORKDIR/logs`) and progress.json (steps 
 Stage 2, our coding's priors (a few minutes, redone on every run): the encoder is frozen; the latents of
 fixed crops of the same images (no brightness change, no noise) are cached, and the densities of every
 quantization step are fitted to them (LatentPriors.train_step). Then the model, its range-coding tables
-and a record of both stages go to OUT (default: the file the `sdae` codec ships with).
+and a record of both stages go to OUTPUT (default: the file the `sdae` codec ships with).
 """
 from __future__ import annotations
 
@@ -25,15 +25,21 @@ import time
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tfcomp.codecs.sdae import MODEL_PATH  # noqa: E402
-from tfcomp.data import pipeline  # noqa: E402
-from tfcomp.data.locations import REPO, dataset_dir  # noqa: E402
-from tfcomp.models import sdae  # noqa: E402
-from tfcomp.training.train import WallClock  # noqa: E402
+from tfcomp.codecs.sdae import MODEL_PATH
+from tfcomp.data import pipeline
+from tfcomp.data.locations import REPO, dataset_dir
+from tfcomp.errors import TfcompError
+from tfcomp.models import sdae
+from tfcomp.training.train import WallClock, refuse_test_set
 
 BRIGHTNESS = (0.5, 1.2)
+# Values of `tfcomp train`'s shared options when not given (seed 004: batch 16, Adam 1e-4).
+DEFAULTS = dict(train_data=dataset_dir("TFCOMP_BSDS500", "bsds500", "train"),
+                val_data=dataset_dir("TFCOMP_BSDS500", "bsds500", "val"), steps=20000, steps_per_epoch=500,
+                batch=16, lr=1e-4, seed=0, workdir=os.path.join(REPO, "runs", "sdae"), output=MODEL_PATH)
+# The options this trainer reads, recorded in the model file.
+OPTIONS = ("train_data", "val_data", "steps", "steps_per_epoch", "validation_steps", "batch", "lr",
+           "prior_crops", "prior_steps", "prior_batch", "prior_lr", "seed", "workdir", "output")
 
 
 def crops(pattern: str, batch: int, brightness: bool, shuffle: bool = True) -> tf.data.Dataset:
@@ -69,8 +75,8 @@ def train_autoencoder(model: sdae.SDAE, args: argparse.Namespace) -> dict:
             return state
     clock = WallClock(progress)
     validation = None
-    if args.val_images:
-        validation = crops(args.val_images, args.batch, brightness=False, shuffle=False)
+    if args.val_data:
+        validation = crops(args.val_data, args.batch, brightness=False, shuffle=False)
     callbacks = [
         tf.keras.callbacks.BackupAndRestore(backup),
         tf.keras.callbacks.ModelCheckpoint(weights, save_weights_only=True),
@@ -78,7 +84,7 @@ def train_autoencoder(model: sdae.SDAE, args: argparse.Namespace) -> dict:
         tf.keras.callbacks.TerminateOnNaN(),
         clock,
     ]
-    history = model.fit(crops(args.images, args.batch, brightness=True), epochs=args.steps // args.steps_per_epoch,
+    history = model.fit(crops(args.train_data, args.batch, brightness=True), epochs=args.steps // args.steps_per_epoch,
                         steps_per_epoch=args.steps_per_epoch, validation_data=validation,
                         validation_steps=args.validation_steps, callbacks=callbacks,
                         verbose=1 if sys.stdout.isatty() else 2)
@@ -97,37 +103,17 @@ def cached_latents(model: sdae.SDAE, pattern: str, count: int) -> np.ndarray:
 def fit_priors(model: sdae.SDAE, args: argparse.Namespace) -> dict:
     """Stage 2: fits every step's density to cached latents of the frozen encoder; returns its record."""
     start = time.time()
-    latents = cached_latents(model, args.images, args.prior_crops)
+    latents = cached_latents(model, args.train_data, args.prior_crops)
     record = model.priors.fit_latents(latents, args.prior_steps, args.prior_batch, args.prior_lr,
                                       verbose=1 if sys.stdout.isatty() else 2)
     return dict(record, wall_time_s=round(time.time() - start, 1))
 
 
-def main() -> int:
-    """Parses arguments, runs both stages, writes the model file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", default=dataset_dir("TFCOMP_BSDS500", "bsds500", "train"),
-                        help="training images (default: %(default)s); never Kodak")
-    parser.add_argument("--val-images", default=dataset_dir("TFCOMP_BSDS500", "bsds500", "val"),
-                        help="validation images, '' for none (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=20000, help="autoencoder steps (default: %(default)s)")
-    parser.add_argument("--steps-per-epoch", type=int, default=500, help="steps between checkpoints")
-    parser.add_argument("--validation-steps", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=16, help="seed 004: 16")
-    parser.add_argument("--lr", type=float, default=1e-4, help="seed 004: Adam 1e-4")
-    parser.add_argument("--prior-crops", type=int, default=4096, help="crops whose latents fit the priors")
-    parser.add_argument("--prior-steps", type=int, default=3000)
-    parser.add_argument("--prior-batch", type=int, default=16)
-    parser.add_argument("--prior-lr", type=float, default=1e-2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", required=True, help="checkpoints, backups, TensorBoard logs")
-    parser.add_argument("--out", default=MODEL_PATH, help="model file to write (default: %(default)s)")
-    args = parser.parse_args()
+def run(args: argparse.Namespace) -> int:
+    """Runs both stages and writes the model file (args: OPTIONS)."""
     if args.steps <= 0 or args.steps % args.steps_per_epoch:
-        parser.error("--steps must be a positive multiple of --steps-per-epoch")
-    if "kodak" in os.path.abspath(args.images).lower():
-        parser.error("refusing to train on Kodak, the test set")
-
+        raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
+    refuse_test_set(args.train_data)
     tf.keras.utils.set_random_seed(args.seed)
     os.makedirs(args.workdir, exist_ok=True)
     model = sdae.SDAE()
@@ -135,18 +121,15 @@ def main() -> int:
     priors = fit_priors(model, args)
     gpus = tf.config.list_physical_devices("GPU")
     training = dict(
-        script="scripts/train_sdae.py", args=vars(args),
-        data=os.path.relpath(os.path.abspath(args.images), os.path.dirname(REPO)),
-        images=len(pipeline.list_images(args.images)), downsample="2x area (tfcomp.data.pipeline.downsample2x)",
+        command="tfcomp train -a sdae", args={k: getattr(args, k) for k in OPTIONS},
+        data=os.path.relpath(os.path.abspath(args.train_data), os.path.dirname(REPO)),
+        images=len(pipeline.list_images(args.train_data)), downsample="2x area (tfcomp.data.pipeline.downsample2x)",
         augmentation=f"random 128x128 crop, horizontal flip, brightness x U{BRIGHTNESS}",
         noise_sigma=model.noise_sigma, steps=progress["steps"], target_steps=args.steps,
         wall_time_s=round(progress["wall_time_s"], 1), runs=progress["runs"], final_logs=progress.get("last_logs"),
         device=f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)")
-    metadata = sdae.save(model, args.out, dict(training=training, priors=priors))
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    metadata = sdae.save(model, args.output, dict(training=training, priors=priors))
     print(json.dumps({k: metadata[k] for k in ("training", "priors", "parameters")}, indent=2))
-    print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
+    print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

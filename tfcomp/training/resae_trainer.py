@@ -1,10 +1,11 @@
-"""Trains seed 000's residual autoencoder on an image set of 256x256 BSDS500 crops, then its denoiser.
+"""`tfcomp train -a resae` / `-a resae-denoiser`: trains seed 000's residual autoencoder on an image set of
+256x256 BSDS500 crops, then its denoiser.
 
-    nice .venv/bin/python scripts/train_resae.py autoencoder --config small --max-epochs 150
-    nice .venv/bin/python scripts/train_resae.py autoencoder --config base --max-epochs 30
-    nice .venv/bin/python scripts/train_resae.py denoiser --configs small,base --epochs 20
+    nice tfcomp train -a resae --config small --epochs 150
+    nice tfcomp train -a resae --config base --epochs 30
+    nice tfcomp train -a resae-denoiser --configs small,base --epochs 20
 
-`autoencoder` (resumable: rerun the same command after a kill; rerun with a larger --max-epochs to go on):
+`resae` (resumable: rerun the same command after a kill; rerun with a larger --epochs, the cap, to go on):
 the image set is `image_set_size` 256x256 crops of the BSDS500 training JPEGs, each halved by area
 averaging first (tfcomp.data.pipeline.downsample2x, so JPEG blocking is not learned). Halved BSDS500
 images are 240x160, smaller than 256, so, as tfcomp.data.pipeline.augment does, they are enlarged
@@ -13,12 +14,12 @@ scale. Crop i comes from source image perm[i % 200] (a fixed permutation), so se
 images at other offsets. The set is fixed by (images, size, count, seed), recorded in the model file, so
 the evaluation and the denoiser rebuild the same set. Training: MSE, Adam (default 1e-3), batch 16,
 the set shuffled each epoch, until seed 000's convergence rule stops it (models/resae.py:
-ConvergenceRule) or --max-epochs does. WORKDIR holds the Keras backup, the latest weights, TensorBoard
+ConvergenceRule) or --epochs does. WORKDIR holds the Keras backup, the latest weights, TensorBoard
 logs, progress.json (steps, wall time of all runs) and convergence.json (the rule's loss history and
 checks). Then the int8 decoder is converted (calibrated on the set's latents) and the configuration's
 model file is written.
 
-`denoiser`: (float decoder reconstruction, original) pairs of every image of the named configurations'
+`resae-denoiser`: (float decoder reconstruction, original) pairs of every image of the named configurations'
 sets, split 80/10/10 by BSDS500 source image (so crops of one photo never straddle the split), trained
 on random --crop crops of the train split, validated on the val split each epoch; the test split's
 whole tiles are measured before and after, and the split is recorded for scripts/eval_resae.py.
@@ -35,16 +36,23 @@ import time
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tfcomp.codecs import resae as resae_codec  # noqa: E402
-from tfcomp.data import pipeline  # noqa: E402
-from tfcomp.data.locations import REPO, dataset_dir  # noqa: E402
-from tfcomp.evaluation import metrics  # noqa: E402
-from tfcomp.models import resae  # noqa: E402
-from tfcomp.training.train import WallClock  # noqa: E402
+from tfcomp.codecs import resae as resae_codec
+from tfcomp.data import pipeline
+from tfcomp.data.locations import REPO, dataset_dir
+from tfcomp.evaluation import metrics
+from tfcomp.models import resae
+from tfcomp.training.train import WallClock, refuse_test_set
 
 SPLIT = (0.8, 0.1, 0.1)
+# Values of `tfcomp train`'s shared options when not given (output None: the codec's default file).
+AUTOENCODER_DEFAULTS = dict(train_data=dataset_dir("TFCOMP_BSDS500", "bsds500", "train"), epochs=2000,
+                            batch=16, lr=1e-3, seed=0)
+DENOISER_DEFAULTS = dict(epochs=20, steps_per_epoch=50, batch=8, lr=1e-3, seed=0)
+# The options each trainer reads, recorded in the model file.
+AUTOENCODER_OPTIONS = ("config", "train_data", "epochs", "batch", "lr", "period", "min_epochs", "image_size",
+                       "set_size", "no_int8", "seed", "workdir", "output")
+DENOISER_OPTIONS = ("configs", "model_dir", "epochs", "steps_per_epoch", "crop", "batch", "lr", "seed",
+                    "workdir", "output")
 
 
 def crop_set(pattern: str, count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,17 +109,19 @@ class SaveState(tf.keras.callbacks.Callback):
 
 
 def train_autoencoder(args: argparse.Namespace) -> int:
-    """The `autoencoder` command."""
+    """Trains one configuration until the convergence rule or the --epochs cap stops it (args:
+    AUTOENCODER_OPTIONS) and writes its model file."""
+    refuse_test_set(args.train_data)
     base = resae.CONFIGS[args.config]
     config = dataclasses.replace(base, image_size=args.image_size or base.image_size,
                                  image_set_size=args.set_size or base.image_set_size)
     workdir = args.workdir or os.path.join(REPO, "runs", "resae", args.config)
-    out = args.out or os.path.join(resae_codec.DEFAULT_DIR, f"resae_{args.config}.npz")
+    out = args.output or os.path.join(resae_codec.DEFAULT_DIR, f"resae_{args.config}.npz")
     os.makedirs(workdir, exist_ok=True)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tf.keras.utils.set_random_seed(args.seed)
     start = time.time()
-    images, sources = crop_set(args.images, config.image_set_size, config.image_size, args.seed)
+    images, sources = crop_set(args.train_data, config.image_set_size, config.image_size, args.seed)
     print(f"image set: {len(images)} crops of {len(set(sources.tolist()))} images ({time.time() - start:.0f} s)")
     x = images.astype(np.float32) / 255.0
 
@@ -138,14 +148,14 @@ def train_autoencoder(args: argparse.Namespace) -> int:
     rule = resae.ConvergenceRule(set_ssim, period=args.period, min_epochs=args.min_epochs, state=state)
     clock = WallClock(os.path.join(workdir, "progress.json"))
     dataset = tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=args.seed).batch(args.batch)
-    if state.get("converged") or initial_epoch >= args.max_epochs:
-        print("already converged or at --max-epochs: no training")
+    if state.get("converged") or initial_epoch >= args.epochs:
+        print("already converged or at the --epochs cap: no training")
     else:
         callbacks = [tf.keras.callbacks.BackupAndRestore(backup),
                      tf.keras.callbacks.ModelCheckpoint(weights, save_weights_only=True),
                      tf.keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
                      tf.keras.callbacks.TerminateOnNaN(), rule, SaveState(state_path, state), clock]
-        model.fit(dataset, epochs=args.max_epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+        model.fit(dataset, epochs=args.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
                   verbose=1 if sys.stdout.isatty() else 2)
     epochs = len(state["losses"])
     if not np.all(np.isfinite(state["losses"])):
@@ -160,15 +170,15 @@ def train_autoencoder(args: argparse.Namespace) -> int:
     progress = clock.state
     gpus = tf.config.list_physical_devices("GPU")
     training = dict(
-        script="scripts/train_resae.py autoencoder", args=vars(args),
-        image_set=dict(images=os.path.relpath(os.path.abspath(args.images), os.path.dirname(REPO)),
+        command="tfcomp train -a resae", args={k: getattr(args, k) for k in AUTOENCODER_OPTIONS},
+        image_set=dict(images=os.path.relpath(os.path.abspath(args.train_data), os.path.dirname(REPO)),
                        count=config.image_set_size, size=config.image_size, seed=args.seed,
                        distinct_sources=len(set(sources.tolist())),
                        preparation="2x area downsampling (pipeline.downsample2x), enlarged to a short side of "
                                    f"{config.image_size} (bilinear) as pipeline.augment, one random crop each"),
         loss="MSE on [0, 1]", optimizer=f"Adam {args.lr}", batch=args.batch, epochs=epochs,
-        max_epochs=args.max_epochs, converged=bool(state.get("converged")),
-        stopped_by="convergence rule" if state.get("converged") else "--max-epochs cap (not converged)",
+        max_epochs=args.epochs, converged=bool(state.get("converged")),
+        stopped_by="convergence rule" if state.get("converged") else "--epochs cap (not converged)",
         rule=dict(period=args.period, slope_tol=1e-6, ssim_tol=1e-3, min_epochs=args.min_epochs,
                   checks=state.get("checks", [])),
         final_loss=state["losses"][-1] if state["losses"] else None,
@@ -186,9 +196,9 @@ def train_autoencoder(args: argparse.Namespace) -> int:
 
 
 def train_denoiser(args: argparse.Namespace) -> int:
-    """The `denoiser` command."""
-    folder = os.path.dirname(os.path.abspath(args.out)) if args.out else resae_codec.DEFAULT_DIR
-    out = args.out or os.path.join(folder, resae_codec.DENOISER_FILE)
+    """Trains the shared denoiser on the named configurations' reconstructions (args: DENOISER_OPTIONS)."""
+    folder = os.path.dirname(os.path.abspath(args.output)) if args.output else resae_codec.DEFAULT_DIR
+    out = args.output or os.path.join(folder, resae_codec.DENOISER_FILE)
     workdir = args.workdir or os.path.join(REPO, "runs", "resae", "denoiser")
     os.makedirs(workdir, exist_ok=True)
     tf.keras.utils.set_random_seed(args.seed)
@@ -242,7 +252,7 @@ def train_denoiser(args: argparse.Namespace) -> int:
         print(f"test split ({int(test.sum())} tiles): before {before}, after {after}")
     progress = clock.state
     metadata = resae.save_denoiser(out, denoiser, dict(training=dict(
-        script="scripts/train_resae.py denoiser", args=vars(args),
+        command="tfcomp train -a resae-denoiser", args={k: getattr(args, k) for k in DENOISER_OPTIONS},
         pairs="float decoder reconstruction (uint8) -> original",
         split="80/10/10 by BSDS500 source image", splits=record, crop=args.crop, batch=args.batch,
         optimizer=f"Adam {args.lr}", loss="MSE on [0, 1]", steps=progress["steps"],
@@ -251,45 +261,3 @@ def train_denoiser(args: argparse.Namespace) -> int:
         test_before=before, test_after=after)))
     print(f"wrote {out} ({metadata['parameters']} parameters)")
     return 0
-
-
-def main() -> int:
-    """Parses arguments and runs one command."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    ae = commands.add_parser("autoencoder", help="train one configuration")
-    ae.add_argument("--config", choices=sorted(resae.CONFIGS), default="small")
-    ae.add_argument("--images", default=dataset_dir("TFCOMP_BSDS500", "bsds500", "train"),
-                    help="source images (default: %(default)s); never Kodak")
-    ae.add_argument("--max-epochs", type=int, default=2000, help="cap; the convergence rule may stop sooner")
-    ae.add_argument("--batch", type=int, default=16)
-    ae.add_argument("--lr", type=float, default=1e-3)
-    ae.add_argument("--period", type=int, default=100, help="epochs between convergence checks (seed: 100)")
-    ae.add_argument("--min-epochs", type=int, default=500, help="the rule never stops before (seed: 500)")
-    ae.add_argument("--image-size", type=int, help="override the seed's 256 (tests)")
-    ae.add_argument("--set-size", type=int, help="override the configuration's image-set size (tests)")
-    ae.add_argument("--no-int8", action="store_true", help="skip the int8 conversion")
-    ae.add_argument("--seed", type=int, default=0)
-    ae.add_argument("--workdir", help="default runs/resae/CONFIG")
-    ae.add_argument("--out", help=f"model file (default {resae_codec.DEFAULT_DIR}/resae_CONFIG.npz)")
-    dn = commands.add_parser("denoiser", help="train the shared denoiser on trained configurations")
-    dn.add_argument("--configs", default="small,base")
-    dn.add_argument("--model-dir", help="where the configurations' files are (default: beside --out)")
-    dn.add_argument("--epochs", type=int, default=20)
-    dn.add_argument("--steps-per-epoch", type=int, default=50)
-    dn.add_argument("--crop", type=int, default=64)
-    dn.add_argument("--batch", type=int, default=8)
-    dn.add_argument("--lr", type=float, default=1e-3)
-    dn.add_argument("--seed", type=int, default=0)
-    dn.add_argument("--workdir", help="default runs/resae/denoiser")
-    dn.add_argument("--out", help=f"denoiser file (default {resae_codec.DEFAULT_DIR}/{resae_codec.DENOISER_FILE})")
-    args = parser.parse_args()
-    if args.command == "autoencoder":
-        if "kodak" in os.path.abspath(args.images).lower():
-            parser.error("refusing to train on Kodak, the test set")
-        return train_autoencoder(args)
-    return train_denoiser(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
