@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 # Two workers, tests of one file on the same worker (they share module fixtures).
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 evaluate: $(STAMP)
 	$(BIN)/tfcomp evaluate --out results/evaluate
