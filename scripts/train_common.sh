@@ -7,5 +7,8 @@ DATA=(--train-data ../shared/datasets/bsds500/train --val-data ../shared/dataset
 declare -A LAMBDA=([1]=0.001 [2]=0.003 [3]=0.008 [4]=0.02 [5]=0.1)
 # Rungs that ship seed 002's lighter decoders too.
 DECODER_RUNGS=(2 3)
+# Moves a finished run's model ($1) over the shipped one named $2: only once training is done, because the
+# shipped model is the run's warm-start source until then.
+ship() { rm -rf "saved_models/$2" && mv "$1" "saved_models/$2"; }
 # Decoder-only training for a trained encoder and entropy model (the bitstream stays the same).
 DECODER_STAGE=(--steps 2000 --lr 5e-4 --final-lr 1e-5 --freeze analysis_transform,prior)

@@ -11,27 +11,21 @@ source "$(dirname "$0")/train_common.sh"
 declare -A DONOR=([1]=2 [2]=3 [3]=4)
 MODEL=(-a bmshj2018 -N 64 --hyper-filters 64 --transforms bls2017)
 
-if [ "${1:-}" = more ]; then
-  shift
-  rungs=("$@")
-  [ ${#rungs[@]} -gt 0 ] || rungs=(1 2 3)
-  for rung in "${rungs[@]}"; do
-    name="bmshj2018-mse-$rung"
-    [ -e "runs/$name-more/done" ] && continue
-    "$TFCOMP" train "${MODEL[@]}" --lambda "${LAMBDA[${DONOR[$rung]}]}" "${DATA[@]}" --steps 12000 --lr 2e-4 \
-        --final-lr 2e-5 --init-from "saved_models/$name" --workdir "runs/$name-more" "runs/$name-more/out/$name"
-    # Replace the shipped rung only once training finished (it is the init source until then).
-    rm -rf "saved_models/$name" && mv "runs/$name-more/out/$name" "saved_models/$name" && touch "runs/$name-more/done"
-  done
-  exit 0
-fi
-
+more=false
+[ "${1:-}" = more ] && { more=true; shift; }
 rungs=("$@")
 [ ${#rungs[@]} -gt 0 ] || rungs=(1 2 3)
 for rung in "${rungs[@]}"; do
   name="bmshj2018-mse-$rung"
-  [ -e "saved_models/$name/metadata.json" ] && continue  # done
   lambda="${LAMBDA[${DONOR[$rung]}]}"
+  if $more; then
+    [ -e "runs/$name-more/done" ] && continue
+    "$TFCOMP" train "${MODEL[@]}" --lambda "$lambda" "${DATA[@]}" --steps 12000 --lr 2e-4 --final-lr 2e-5 \
+        --init-from "saved_models/$name" --workdir "runs/$name-more" "runs/$name-more/out/$name"
+    ship "runs/$name-more/out/$name" "$name" && touch "runs/$name-more/done"
+    continue
+  fi
+  [ -e "saved_models/$name/metadata.json" ] && continue  # done
   [ -e "runs/$name/hyper/metadata.json" ] ||
     "$TFCOMP" train "${MODEL[@]}" --lambda "$lambda" "${DATA[@]}" --steps 300 --steps-per-epoch 100 --lr 1e-3 --final-lr 1e-4 \
         --freeze analysis_transform,synthesis_transform --init-from "saved_models/bls2017-mse-${DONOR[$rung]}" \

@@ -26,5 +26,4 @@ esac
 family="slimcae-${distortion%-more}"
 "$TFCOMP" train "${WIDTHS[@]}" --distortion "${family#slimcae-}" "${DATA[@]}" "${SCHEDULE[@]}" \
     --workdir "runs/slimcae-$distortion" "runs/slimcae-$distortion/out/$family"
-# Replace the shipped model only once training finished (the init source must stay intact until then).
-rm -rf "saved_models/$family" && mv "runs/slimcae-$distortion/out/$family" "saved_models/$family"
+ship "runs/slimcae-$distortion/out/$family" "$family"

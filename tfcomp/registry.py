@@ -15,14 +15,21 @@ ARCHITECTURES: dict[str, str] = {
 
 
 # The seed systems that are not shipped SavedModels train with their own procedures: name ->
-# ("module:function" taking `tfcomp train`'s parsed options, the module's dict of values for the shared
-# options the user left out).
+# ("module:function" taking `tfcomp train`'s parsed options, "module:dict" of values for the shared options
+# the user left out).
 TRAINERS: dict[str, tuple[str, str]] = {
-    "sdae": ("tfcomp.training.sdae_trainer:run", "DEFAULTS"),
-    "resae": ("tfcomp.training.resae_trainer:train_autoencoder", "AUTOENCODER_DEFAULTS"),
-    "resae-denoiser": ("tfcomp.training.resae_trainer:train_denoiser", "DENOISER_DEFAULTS"),
-    "klt": ("tfcomp.training.klt_trainer:run", "DEFAULTS"),
+    "sdae": ("tfcomp.training.sdae_trainer:run", "tfcomp.training.sdae_trainer:DEFAULTS"),
+    "resae": ("tfcomp.training.resae_trainer:train_autoencoder", "tfcomp.training.resae_trainer:AUTOENCODER_DEFAULTS"),
+    "resae-denoiser": ("tfcomp.training.resae_trainer:train_denoiser",
+                       "tfcomp.training.resae_trainer:DENOISER_DEFAULTS"),
+    "klt": ("tfcomp.training.klt_trainer:run", "tfcomp.training.klt_trainer:DEFAULTS"),
 }
+
+
+def _resolve(target: str):
+    """The object a "module:name" string names, importing the module on first use."""
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def model_class(architecture: str):
@@ -30,16 +37,13 @@ def model_class(architecture: str):
     if architecture not in ARCHITECTURES:
         known = sorted([*ARCHITECTURES, *TRAINERS])
         raise TfcompError(f"unknown architecture {architecture!r}; known: {', '.join(known)}")
-    module, cls = ARCHITECTURES[architecture].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return _resolve(ARCHITECTURES[architecture])
 
 
 def trainer(architecture: str):
     """(training function, defaults of the shared options) of a seed system registered in TRAINERS."""
-    target, defaults = TRAINERS[architecture]
-    module_name, function = target.split(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, function), getattr(module, defaults)
+    function, defaults = TRAINERS[architecture]
+    return _resolve(function), _resolve(defaults)
 
 
 CLASSIC_FAMILIES = ("jpeg", "webp", "jpeg2000", "avif")
@@ -63,8 +67,7 @@ def _baseline(name: str | None):
     path = FILE_CODECS.get((name or "").split("-")[0])
     if path is None:
         return None
-    module, cls = path.split(":")
-    return getattr(importlib.import_module(module), cls).from_name(name)
+    return _resolve(path).from_name(name)
 
 
 def codec(name: str):

@@ -75,6 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sdae.add_argument("--prior-lr", type=float, default=1e-2)
 
     resae = p.add_argument_group("resae, resae-denoiser (seed 000)")
+    # The keys of tfcomp.models.resae.CONFIGS, spelled out: importing it would load TensorFlow for --help.
     resae.add_argument("--config", choices=("small", "base", "large", "xlarge"), default="small",
                        help="resae: configuration (default: %(default)s)")
     resae.add_argument("--epochs", type=int, help="resae: cap, the convergence rule may stop sooner (default: "

@@ -30,7 +30,7 @@ from tfcomp.data import pipeline
 from tfcomp.data.locations import REPO, dataset_dir
 from tfcomp.errors import TfcompError
 from tfcomp.models import sdae
-from tfcomp.training.train import WallClock, refuse_test_set
+from tfcomp.training.train import WallClock, training_images
 
 BRIGHTNESS = (0.5, 1.2)
 # Values of `tfcomp train`'s shared options when not given (seed 004: batch 16, Adam 1e-4).
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs both stages and writes the model file (args: OPTIONS)."""
     if args.steps <= 0 or args.steps % args.steps_per_epoch:
         raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
-    refuse_test_set(args.train_data)
+    images = training_images(args.train_data)
     tf.keras.utils.set_random_seed(args.seed)
     os.makedirs(args.workdir, exist_ok=True)
     model = sdae.SDAE()
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     training = dict(
         command="tfcomp train -a sdae", args={k: getattr(args, k) for k in OPTIONS},
         data=os.path.relpath(os.path.abspath(args.train_data), os.path.dirname(REPO)),
-        images=len(pipeline.list_images(args.train_data)), downsample="2x area (tfcomp.data.pipeline.downsample2x)",
+        images=len(images), downsample="2x area (tfcomp.data.pipeline.downsample2x)",
         augmentation=f"random 128x128 crop, horizontal flip, brightness x U{BRIGHTNESS}",
         noise_sigma=model.noise_sigma, steps=progress["steps"], target_steps=args.steps,
         wall_time_s=round(progress["wall_time_s"], 1), runs=progress["runs"], final_logs=progress.get("last_logs"),

@@ -96,10 +96,13 @@ class WallClock(tf.keras.callbacks.Callback):
         os.replace(self.path + ".tmp", self.path)
 
 
-def refuse_test_set(images: str) -> None:
-    """Raises when a training source is the Kodak evaluation set (the trainers of the seed systems share this)."""
-    if "kodak" in os.path.abspath(images).lower():
-        raise TfcompError(f"refusing to train on Kodak, the test set ({images})")
+def training_images(source: str) -> list[str]:
+    """The image files of a folder or glob to train on; raises when any lies in Kodak, the evaluation set
+    (the seed systems' trainers share this)."""
+    files = pipeline.list_images(source)
+    if any("kodak" in os.path.abspath(path).lower() for path in [source, *files]):
+        raise TfcompError(f"refusing to train on Kodak, the test set ({source})")
+    return files
 
 
 def finished_run(config: TrainConfig) -> dict | None:
