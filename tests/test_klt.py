@@ -140,7 +140,7 @@ def test_train_verb_learns_a_basis_and_refuses_kodak(image_folder, tmp_path):
     assert_clean_failure(result, str(refused))
     assert "Kodak" in result.stderr
     # A glob whose pattern does not name Kodak but reaches into it is refused too.
-    from tfcomp.training.train import training_images
+    from tfcomp.training.train import image_files_off_kodak
 
     with pytest.raises(TfcompError, match="Kodak"):
-        training_images(str(tmp_path / "*" / "*.png"))
+        image_files_off_kodak(str(tmp_path / "*" / "*.png"))

@@ -21,7 +21,7 @@ from tfcomp.codecs.klt import BASIS_PATH, to_blocks
 from tfcomp.data.images import read_image
 from tfcomp.data.locations import REPO, dataset_dir
 from tfcomp.data.pipeline import downsample2x
-from tfcomp.training.train import training_images
+from tfcomp.training.train import image_files_off_kodak
 
 # Values of `tfcomp train`'s shared options when not given.
 DEFAULTS = dict(train_data=dataset_dir("TFCOMP_BSDS500", "bsds500", "train"), seed=0, output=BASIS_PATH)
@@ -59,7 +59,7 @@ def learn(paths: list[str], block: int, per_image: int, seed: int) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Learns the basis and writes the .npz with its metadata (args: train_data, block, blocks_per_image,
     seed, output)."""
-    paths = training_images(args.train_data)
+    paths = image_files_off_kodak(args.train_data)
     klt = learn(paths, args.block, args.blocks_per_image, args.seed)
     images_dir = os.path.relpath(os.path.abspath(args.train_data), os.path.dirname(REPO))
     metadata = dict(block=args.block, images=len(paths), image_dir=images_dir,

@@ -41,7 +41,7 @@ from tfcomp.data import pipeline
 from tfcomp.data.locations import REPO, dataset_dir
 from tfcomp.evaluation import metrics
 from tfcomp.models import resae
-from tfcomp.training.train import WallClock, training_images
+from tfcomp.training.train import WallClock, image_files_off_kodak
 
 SPLIT = (0.8, 0.1, 0.1)
 # Values of `tfcomp train`'s shared options when not given (output None: the codec's default file).
@@ -111,7 +111,7 @@ class SaveState(tf.keras.callbacks.Callback):
 def train_autoencoder(args: argparse.Namespace) -> int:
     """Trains one configuration until the convergence rule or the --epochs cap stops it (args:
     AUTOENCODER_OPTIONS) and writes its model file."""
-    training_images(args.train_data)  # refuses Kodak before any work
+    image_files_off_kodak(args.train_data)  # refuses Kodak before any work
     base = resae.CONFIGS[args.config]
     config = dataclasses.replace(base, image_size=args.image_size or base.image_size,
                                  image_set_size=args.set_size or base.image_set_size)

@@ -30,7 +30,7 @@ from tfcomp.data import pipeline
 from tfcomp.data.locations import REPO, dataset_dir
 from tfcomp.errors import TfcompError
 from tfcomp.models import sdae
-from tfcomp.training.train import WallClock, training_images
+from tfcomp.training.train import WallClock, image_files_off_kodak
 
 BRIGHTNESS = (0.5, 1.2)
 # Values of `tfcomp train`'s shared options when not given (seed 004: batch 16, Adam 1e-4).
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs both stages and writes the model file (args: OPTIONS)."""
     if args.steps <= 0 or args.steps % args.steps_per_epoch:
         raise TfcompError("--steps must be a positive multiple of --steps-per-epoch")
-    images = training_images(args.train_data)
+    images = image_files_off_kodak(args.train_data)
     tf.keras.utils.set_random_seed(args.seed)
     os.makedirs(args.workdir, exist_ok=True)
     model = sdae.SDAE()

@@ -96,7 +96,7 @@ class WallClock(tf.keras.callbacks.Callback):
         os.replace(self.path + ".tmp", self.path)
 
 
-def training_images(source: str) -> list[str]:
+def image_files_off_kodak(source: str) -> list[str]:
     """The image files of a folder or glob to train on; raises when any lies in Kodak, the evaluation set
     (the seed systems' trainers share this)."""
     files = pipeline.list_images(source)
