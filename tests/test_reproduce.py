@@ -26,3 +26,15 @@ def test_reproduce_writes_results_and_readme_section(zoo_env, tmp_path):
     assert "### The other systems of the source documents" in text
     assert "| SDAE (004), seed's coding | sdae-deflate |" in text and "| Residual AE (000), small |" in text
     shutil.rmtree(out / "files")
+
+
+def test_decoder_verdict_needs_both_the_speed_and_the_quality_at_every_lambda():
+    from tfcomp.evaluation.reproduce import _decoder_verdict
+
+    def row(decoder, ratio, delta):
+        return dict(decoder=decoder, ratio=ratio, delta=delta)
+    rows = [row("baseline", 1.0, 0.0), row("K3x3", 0.55, -0.1), row("K3x3", 0.58, -0.15),
+            row("2L", 0.5, -0.1), row("2L", 0.52, -0.3), row("2L-K3x3", 0.3, -1.0), row("2L-K3x3", 0.61, 0.0)]
+    text = _decoder_verdict(rows)
+    assert "at every lambda: K3x3." in text and "Fastest variant: 2L." in text
+    assert "2L-K3x3 0.61x, -1.00 dB" in text

@@ -13,7 +13,7 @@ from tfcomp import registry, zoo
 from tfcomp.codecs.classic import PillowCodec
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
-from tfcomp.evaluation import metrics, plots
+from tfcomp.evaluation import bdrate, metrics, plots
 from tfcomp.evaluation.evaluate import evaluate
 from tfcomp.evaluation.report import REPO, fmt, replace_section, results_markdown
 from tfcomp.evaluation.slimcae_report import slimcae_section
@@ -103,7 +103,8 @@ def target_psnr_check(image_paths: list[str], out_dir: str, target: float = 32.0
 
 
 def decoder_table(summary: dict, out_dir: str) -> list[str]:
-    """Seed 002's table for our bls2017 models: per decoder variant and lambda, quality, rate, decode time."""
+    """Seed 002's table for our bls2017 models: per decoder variant and lambda, quality, rate, decode time,
+    the deltas against the baseline decoder at equal lambda and at equal rate (on the baseline ladder)."""
     rows = []
     for m in zoo.list_models():
         if m["architecture"] != "bls2017" or m["name"] not in summary["codecs"]:
@@ -117,23 +118,45 @@ def decoder_table(summary: dict, out_dir: str) -> list[str]:
     if with_variants:  # the other rungs have no lighter decoder to compare
         rows = [r for r in rows if r["lmbda"] in with_variants]
     baseline = {r["lmbda"]: r for r in rows if r["decoder"] == "baseline"}
+    ladder = summary["curves"].get("bls2017", [])
     lines = ["", "### Lighter decoders (seed 002)", "",
              "| decoder | lambda | model | decoder params | SavedModel MB | bpp | PSNR | decode s (median, entropy "
-             "decoding included) | of which synthesis s | dPSNR vs baseline | decode time vs baseline |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "decoding included) | of which synthesis s | dPSNR vs baseline (equal lambda) | bpp vs baseline | "
+             "dPSNR vs baseline ladder (equal bpp) | decode time vs baseline |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["decoder"] != "baseline", r["decoder"], r["lmbda"])):
         base = baseline.get(r["lmbda"])
-        delta = r["psnr"] - base["psnr"] if base else math.nan
-        ratio = r["decode"] / base["decode"] if base else math.nan
+        r["delta"] = r["psnr"] - base["psnr"] if base else math.nan
+        r["ratio"] = r["decode"] / base["decode"] if base else math.nan
+        rate = 100 * (r["bpp"] / base["bpp"] - 1) if base else math.nan
+        at_rate = r["psnr"] - bdrate.quality_at_rate([p["bpp"] for p in ladder], [p["psnr"] for p in ladder], r["bpp"])
         lines.append(f"| {r['decoder']} | {r['lmbda']:g} | {r['name']} | {r['params']:,} | {r['size']:.2f} | "
                      f"{r['bpp']:.4f} | {r['psnr']:.2f} | {fmt(r['decode'], '.3f')} | {fmt(r['synthesis'], '.3f')} | "
-                     f"{fmt(delta, '+.2f')} | "
-                     f"{fmt(ratio, '.2f')}x |")
+                     f"{fmt(r['delta'], '+.2f')} | {fmt(rate, '+.1f')}% | {fmt(at_rate, '+.2f')} | "
+                     f"{fmt(r['ratio'], '.2f')}x |")
     if not any(r["decoder"] != "baseline" for r in rows):
-        lines += ["", "No lighter-decoder models are shipped yet: only the baseline row is measured."]
-    elif os.path.exists(os.path.join(out_dir, "rd_decoders.png")):
+        return lines + ["", "No lighter-decoder models are shipped yet: only the baseline row is measured."]
+    lines += ["", _decoder_verdict(rows)]
+    if os.path.exists(os.path.join(out_dir, "rd_decoders.png")):
         lines += ["", f"![lighter decoders]({os.path.relpath(os.path.join(out_dir, 'rd_decoders.png'), REPO)})"]
     return lines
+
+
+def _decoder_verdict(rows: list[dict]) -> str:
+    """Which variants keep seed 002's trade at every lambda: at most 0.6x the baseline's decode time for
+    at most 0.2 dB less PSNR at equal lambda."""
+    variants = {}
+    for r in rows:
+        if r["decoder"] != "baseline":
+            variants.setdefault(r["decoder"], []).append(r)
+    worst = {d: (max(r["ratio"] for r in rs), min(r["delta"] for r in rs)) for d, rs in variants.items()}
+    meeting = [d for d, (ratio, delta) in worst.items() if ratio <= 0.6 and delta >= -0.2]
+    fastest = min(worst, key=lambda d: worst[d][0])
+    text = "; ".join(f"{d} {ratio:.2f}x, {delta:+.2f} dB" for d, (ratio, delta) in sorted(worst.items()))
+    verdict = (f"Variants at most 0.6x the baseline's decode time with at most 0.2 dB less PSNR at every lambda: "
+               f"{', '.join(meeting) if meeting else 'none'}.")
+    return (f"Slowest decode time ratio and largest PSNR loss over the lambdas, per variant: {text}. {verdict} "
+            f"Fastest variant: {fastest}.")
 
 
 def visual_comparisons(image_paths: list[str], out_dir: str) -> list[str]:
