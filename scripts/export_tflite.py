@@ -7,6 +7,9 @@ per model and mode, the largest pixel difference from the TF decoder over all im
 integers), mean PSNR, its change against the TF decoder, file size and operators.
 
     .venv/bin/python scripts/export_tflite.py [--models NAME,...] [--out build/tflite] [--limit N]
+
+With --models, the rows of those models replace theirs in the existing results (after retraining a few
+models); rows of models no longer shipped are dropped. Each row records the SavedModel hash it measured.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from tfcomp.data.images import read_image  # noqa: E402
 from tfcomp.data.kodak import kodak_images  # noqa: E402
 from tfcomp.evaluation.metrics import psnr  # noqa: E402
 from tfcomp.export import tflite, tflite_export  # noqa: E402
+from tfcomp.training.saving import read_metadata  # noqa: E402
 
 RESULTS = os.path.join("results", "deployment")
 
@@ -50,12 +54,29 @@ def check_model(point, images: list[np.ndarray], out_dir: str) -> dict:
             quality[mode].append(psnr(image, pixels.astype(np.uint8)))
     tf_psnr = float(np.mean(quality["tf"]))
     return {
-        "name": manifest["name"], "tf_psnr": tf_psnr,
+        "name": manifest["name"], "savedmodel_sha256": read_metadata(point.path)["savedmodel_sha256"],
+        "tf_psnr": tf_psnr,
         "modes": {mode: {"max_pixel_difference": worst[mode], "psnr": float(np.mean(quality[mode])),
                          "delta_psnr": float(np.mean(quality[mode])) - tf_psnr,
                          "bytes": manifest["files"][mode]["bytes"],
                          "operators": manifest["files"][mode]["operators"]} for mode in decoders},
     }
+
+
+def merged_rows(path: str, rows: list[dict], num_images: int) -> list[dict]:
+    """Earlier results with these rows replacing theirs, limited to rate points still shipped."""
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+    except OSError:
+        return rows
+    if earlier["images"] != num_images:
+        raise SystemExit(f"export_tflite: {path} measured {earlier['images']} images, this run {num_images}")
+    shipped = {f"{m['name']}-w{w}" if "widths" in m["config"] else m["name"]
+               for m in zoo.list_models() for w in m["config"].get("widths", [None])}
+    new = {row["name"]: row for row in rows}
+    kept = [row for row in earlier["models"] if row["name"] in shipped and row["name"] not in new]
+    return sorted(kept + rows, key=lambda row: row["name"])
 
 
 def markdown(rows: list[dict], num_images: int) -> str:
@@ -90,6 +111,8 @@ def main() -> int:
     points = [p for m in models for p in rate_points(m)]
     start = time.time()
     rows = [check_model(point, images, args.out) for point in tqdm(points, desc="models", unit="model")]
+    if wanted is not None:
+        rows = merged_rows(os.path.join(RESULTS, "tflite_kodak.json"), rows, len(images))
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "tflite_kodak.json"), "w") as f:
         json.dump({"images": len(images), "wall_time_s": time.time() - start, "models": rows}, f, indent=1)

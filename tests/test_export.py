@@ -270,3 +270,21 @@ def test_app_recipe_decodes_a_file_from_the_json_and_tflite_alone(exported, samp
     assert result.returncode == 0, result.stderr[-2000:]
     decoded = read_image(str(tmp_path / "out.png"))[0]
     assert np.abs(decoded.astype(int) - codec.decode(data)).max() <= 1
+
+
+def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(zoo_env, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("export_tflite", os.path.join(REPO, "scripts", "export_tflite.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from tfcomp import zoo
+
+    shipped = [m["name"] for m in zoo.list_models()][0]
+    earlier = tmp_path / "tflite_kodak.json"
+    earlier.write_text(json.dumps({"images": 24, "models": [dict(name=shipped, tf_psnr=20.0),
+                                                            dict(name="no-longer-shipped", tf_psnr=30.0)]}))
+    rows = script.merged_rows(str(earlier), [dict(name=shipped, tf_psnr=25.0)], 24)
+    assert rows == [dict(name=shipped, tf_psnr=25.0)]
+    with pytest.raises(SystemExit):
+        script.merged_rows(str(earlier), [], 4)
