@@ -30,7 +30,6 @@ from tfcomp.data.images import read_image  # noqa: E402
 from tfcomp.data.kodak import kodak_images  # noqa: E402
 from tfcomp.evaluation.metrics import psnr  # noqa: E402
 from tfcomp.export import tflite, tflite_export  # noqa: E402
-from tfcomp.training.saving import read_metadata  # noqa: E402
 
 RESULTS = os.path.join("results", "deployment")
 
@@ -54,7 +53,7 @@ def check_model(point, images: list[np.ndarray], out_dir: str) -> dict:
             quality[mode].append(psnr(image, pixels.astype(np.uint8)))
     tf_psnr = float(np.mean(quality["tf"]))
     return {
-        "name": manifest["name"], "savedmodel_sha256": read_metadata(point.path)["savedmodel_sha256"],
+        "name": manifest["name"], "savedmodel_sha256": point.metadata["savedmodel_sha256"],
         "tf_psnr": tf_psnr,
         "modes": {mode: {"max_pixel_difference": worst[mode], "psnr": float(np.mean(quality[mode])),
                          "delta_psnr": float(np.mean(quality[mode])) - tf_psnr,
@@ -72,8 +71,7 @@ def merged_rows(path: str, rows: list[dict], num_images: int) -> list[dict]:
         return rows
     if earlier["images"] != num_images:
         raise SystemExit(f"export_tflite: {path} measured {earlier['images']} images, this run {num_images}")
-    shipped = {f"{m['name']}-w{w}" if "widths" in m["config"] else m["name"]
-               for m in zoo.list_models() for w in m["config"].get("widths", [None])}
+    shipped = {point.name for m in zoo.list_models() for point in rate_points(m)}
     new = {row["name"]: row for row in rows}
     kept = [row for row in earlier["models"] if row["name"] in shipped and row["name"] not in new]
     return sorted(kept + rows, key=lambda row: row["name"])

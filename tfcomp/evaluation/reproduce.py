@@ -13,8 +13,8 @@ from tfcomp import registry, zoo
 from tfcomp.codecs.classic import PillowCodec
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
-from tfcomp.evaluation import bdrate, metrics, plots
-from tfcomp.evaluation.evaluate import evaluate
+from tfcomp.evaluation import metrics, plots
+from tfcomp.evaluation.evaluate import evaluate, gains_vs
 from tfcomp.evaluation.report import REPO, fmt, replace_section, results_markdown
 from tfcomp.evaluation.slimcae_report import slimcae_section
 from tfcomp.evaluation.systems_report import systems_section
@@ -118,7 +118,7 @@ def decoder_table(summary: dict, out_dir: str) -> list[str]:
     if with_variants:  # the other rungs have no lighter decoder to compare
         rows = [r for r in rows if r["lmbda"] in with_variants]
     baseline = {r["lmbda"]: r for r in rows if r["decoder"] == "baseline"}
-    ladder = summary["curves"].get("bls2017", [])
+    over_ladder = gains_vs(summary["curves"], "bls2017")  # PSNR over the baseline ladder at the same bpp
     lines = ["", "### Lighter decoders (seed 002)", "",
              "| decoder | lambda | model | decoder params | SavedModel MB | bpp | PSNR | decode s (median, entropy "
              "decoding included) | of which synthesis s | dPSNR vs baseline (equal lambda) | bpp vs baseline | "
@@ -129,7 +129,7 @@ def decoder_table(summary: dict, out_dir: str) -> list[str]:
         r["delta"] = r["psnr"] - base["psnr"] if base else math.nan
         r["ratio"] = r["decode"] / base["decode"] if base else math.nan
         rate = 100 * (r["bpp"] / base["bpp"] - 1) if base else math.nan
-        at_rate = r["psnr"] - bdrate.quality_at_rate([p["bpp"] for p in ladder], [p["psnr"] for p in ladder], r["bpp"])
+        at_rate = 0.0 if r["decoder"] == "baseline" else over_ladder.get(r["name"], math.nan)  # rungs lie on it
         lines.append(f"| {r['decoder']} | {r['lmbda']:g} | {r['name']} | {r['params']:,} | {r['size']:.2f} | "
                      f"{r['bpp']:.4f} | {r['psnr']:.2f} | {fmt(r['decode'], '.3f')} | {fmt(r['synthesis'], '.3f')} | "
                      f"{fmt(r['delta'], '+.2f')} | {fmt(rate, '+.1f')}% | {fmt(at_rate, '+.2f')} | "
