@@ -99,12 +99,16 @@ def main() -> int:
     parser.add_argument("--out", default=os.path.join("build", "tflite"), help="where the .tflite files go")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N Kodak images")
     args = parser.parse_args()
+    wanted = set(args.models.split(",")) if args.models else None
+    unknown = sorted((wanted or set()) - {m["name"] for m in zoo.list_models()})
+    if unknown:
+        print(f"export_tflite: not shipped models: {', '.join(unknown)}", file=sys.stderr)
+        return 2
     paths = kodak_images(args.limit)
     if not paths:
         print("export_tflite: no Kodak images found (set TFCOMP_KODAK)", file=sys.stderr)
         return 2
     images = [read_image(p)[0] for p in paths]
-    wanted = set(args.models.split(",")) if args.models else None
     models = [m for m in zoo.list_models() if wanted is None or m["name"] in wanted]
     points = [p for m in models for p in rate_points(m)]
     start = time.time()

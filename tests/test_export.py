@@ -272,7 +272,8 @@ def test_app_recipe_decodes_a_file_from_the_json_and_tflite_alone(exported, samp
     assert np.abs(decoded.astype(int) - codec.decode(data)).max() <= 1
 
 
-def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(zoo_env, tmp_path):
+def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(zoo_env, tmp_path, monkeypatch,
+                                                                                 capsys):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("export_tflite", os.path.join(REPO, "scripts", "export_tflite.py"))
@@ -288,3 +289,7 @@ def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(zo
     assert rows == [dict(name=shipped, tf_psnr=25.0)]
     with pytest.raises(SystemExit):
         script.merged_rows(str(earlier), [], 4)
+    # A model that is not shipped is refused before anything is measured or written.
+    monkeypatch.setattr(sys, "argv", ["export_tflite.py", "--models", f"{shipped},not-a-model"])
+    assert script.main() == 2
+    assert "not-a-model" in capsys.readouterr().err
