@@ -147,3 +147,33 @@ def test_freezing_an_unknown_part_is_a_clean_error(image_folder, tmp_path):
     result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--freeze", "encoder"))
     assert result.returncode == 2 and "cannot freeze encoder" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_hyperprior_fit_keeps_the_transforms_and_trains_the_hyperprior_on_cached_latents(tiny_zoo, image_folder,
+                                                                                          tmp_path):
+    from tfcomp.training.saving import load_keras_model
+
+    donor = os.path.join(tiny_zoo, TINY)
+    hyper = ["-a", "bmshj2018", "--transforms", "bls2017"]
+    run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "h", 10, *hyper, "--fit-hyperprior",
+                           "--init-from", donor), check=True)
+    meta = json.loads((tmp_path / "h" / "metadata.json").read_text())
+    assert meta["training"]["fit_hyperprior"] and meta["training"]["steps"] == 10
+    fitted, factorized = load_keras_model(str(tmp_path / "h")), load_keras_model(donor)
+    for part in ("analysis_transform", "synthesis_transform"):
+        for a, b in zip(getattr(fitted, part).variables, getattr(factorized, part).variables):
+            assert (a.numpy() == b.numpy()).all(), a.name
+    # 8 images x 4 crops of 64x64 -> 4x4 latents of 8 channels, cached for a resumed run.
+    import numpy as np
+    assert np.load(tmp_path / "w" / "latents-train.npy").shape == (32, 4, 4, 8)
+    # The run's checkpoint holds the codec's weights: it warm-starts a further stage like any run's.
+    run_tfcomp(*train_args(image_folder, tmp_path / "w2", tmp_path / "h2", 5, *hyper, "--init-from",
+                           str(tmp_path / "w" / "weights" / "latest")), check=True)
+    warm = json.loads((tmp_path / "h2" / "metadata.json").read_text())["training"]["warm_start"]
+    assert warm["hyperprior"].startswith("8/8") and warm["hyper_synthesis_transform"].startswith("9/9")
+
+
+def test_hyperprior_fit_needs_trained_transforms_and_a_hyperprior(image_folder, tmp_path):
+    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "-a", "bmshj2018",
+                                    "--fit-hyperprior"))
+    assert result.returncode == 2 and "--init-from" in result.stderr and not (tmp_path / "m").exists()

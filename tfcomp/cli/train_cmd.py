@@ -61,6 +61,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     keras.add_argument("--init-from", help="warm start: a weights checkpoint (WORKDIR/weights/latest) or a shipped "
                                            "model directory; parts whose variable names and shapes match are copied")
     keras.add_argument("--freeze", default="", help="comma-separated parts kept fixed, e.g. analysis_transform,prior")
+    keras.add_argument("--fit-hyperprior", action="store_true",
+                       help="bmshj2018: train only the hyperprior, on cached latents of the transforms given by "
+                            "--init-from (rate only: they stay frozen); use crops of 256 or more")
     keras.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
                        help="tf.distribute strategy; multi-worker reads TF_CONFIG")
     keras.add_argument("--logical-cpus", type=int, default=0, help="split the CPU into this many logical devices")
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
         learning_rate=args.lr, final_learning_rate=args.final_lr, downsample=args.downsample,
         strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed,
-        lambda_schedule_steps=args.lambda_schedule_steps,
+        lambda_schedule_steps=args.lambda_schedule_steps, fit_hyperprior=args.fit_hyperprior,
         freeze=tuple(p for p in args.freeze.split(",") if p))
     print(json.dumps((export_checkpoint if args.export_only else train)(config), indent=2))
     return 0

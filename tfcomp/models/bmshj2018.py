@@ -116,16 +116,19 @@ class BMSHJ2018(CodecModel):
         """Scale indexes for the latents, cropped to their size (z covers y rounded up to 4)."""
         return self.hyper_synthesis_transform(z_hat)[:, :y_shape[1], :y_shape[2], :]
 
-    def call(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Returns (loss, bpp, mse) with additive noise (training) or rounding (eval)."""
+    def latent_bits(self, y: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """(y_hat, bits per image of latents and hyper-latents) with noise (training) or rounding (eval)."""
         entropy_model, side_entropy_model = self._entropy_models(compression=False)
-        x = tf.cast(x, self.compute_dtype)
-        y = self.analysis_transform(x)
         z = self.hyper_analysis_transform(abs(y))
         z_hat, side_bits = side_entropy_model(z, training=training)
         y_hat, bits = entropy_model(y, self._indexes(z_hat, tf.shape(y)), training=training)
-        x_hat = self.synthesis_transform(y_hat)
-        return self.rate_distortion(x, x_hat, bits + side_bits)
+        return y_hat, bits + side_bits
+
+    def call(self, x: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Returns (loss, bpp, mse) with additive noise (training) or rounding (eval)."""
+        x = tf.cast(x, self.compute_dtype)
+        y_hat, bits = self.latent_bits(self.analysis_transform(x), training)
+        return self.rate_distortion(x, self.synthesis_transform(y_hat), bits)
 
     def enable_coding(self) -> None:
         """Fixes the range-coding tables; call after training, before saving or compressing."""

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfcomp import registry
 from tfcomp.data import pipeline
 from tfcomp.errors import TfcompError
+from tfcomp.training import hyperprior_fit
 from tfcomp.training.saving import read_metadata, save_model
 from tfcomp.training.warm_start import check_source, copy_weights, donor_model, lineage, stage_summary
 
@@ -42,6 +43,7 @@ class TrainConfig:
     freeze: tuple[str, ...] = ()
     validation_steps: int = 4
     lambda_schedule_steps: int = 0
+    fit_hyperprior: bool = False
     seed: int = 0
     verbose: int | None = None
 
@@ -137,24 +139,22 @@ def train(config: TrainConfig) -> dict:
         raise TfcompError(f"--lambda-schedule-steps needs one lambda per width (slimcae), not {config.architecture}")
     tf.keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy, config.logical_cpus)
+    if config.fit_hyperprior and not config.init_from:
+        raise TfcompError("--fit-hyperprior fits a hyperprior to trained transforms: give them with --init-from")
     images, description = training_images(config.train_data)
-    dataset = pipeline.image_dataset(images, config.patch, config.batch, config.downsample)
-    validation = None
-    if config.val_data:
-        val_images, _ = training_images(config.val_data)
-        validation = pipeline.image_dataset(val_images, config.patch, config.batch, config.downsample,
-                                            shuffle=False)
+    val_images = training_images(config.val_data)[0] if config.val_data else None
+    workdir, chief = _worker_workdir(strategy, config.workdir)
+    os.makedirs(workdir, exist_ok=True)
     with strategy.scope():
         model = registry.model_class(config.architecture)(**config.model_args)
         warm_start = None
         if config.init_from:
             warm_start = copy_weights(donor_model(config.init_from, config.architecture, config.model_args), model)
         model.freeze(config.freeze)
+        trainee, dataset, validation = _trainee(model, images, val_images, config, workdir)
         schedule = tf.keras.optimizers.schedules.CosineDecay(
             config.learning_rate, config.steps, alpha=config.final_learning_rate / config.learning_rate)
-        model.compile(optimizer=tf.keras.optimizers.Adam(schedule))
-    workdir, chief = _worker_workdir(strategy, config.workdir)
-    os.makedirs(workdir, exist_ok=True)
+        trainee.compile(optimizer=tf.keras.optimizers.Adam(schedule))
     clock = WallClock(os.path.join(workdir, "progress.json"))
     callbacks = [
         # Shared by all workers: Keras keeps the non-chief copies apart itself.
@@ -166,7 +166,7 @@ def train(config: TrainConfig) -> dict:
     ]
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     epochs = config.steps // config.steps_per_epoch
-    history = model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
+    history = trainee.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
                         validation_data=validation, validation_steps=config.validation_steps,
                         callbacks=callbacks, verbose=verbose)
     if any(not tf.math.is_finite(v) for v in history.history.get("loss", [0.0])):
@@ -181,6 +181,26 @@ def train(config: TrainConfig) -> dict:
     metadata = save_model(model, os.path.join(workdir, "discarded-model"), record)
     shutil.rmtree(os.path.join(workdir, "discarded-model"), ignore_errors=True)
     return metadata
+
+
+def _trainee(model, images: tf.data.Dataset, val_images: tf.data.Dataset | None, config: TrainConfig,
+             workdir: str) -> tuple[tf.keras.Model, tf.data.Dataset, tf.data.Dataset | None]:
+    """(the Keras model fit() trains, training batches, validation batches or None): the codec on image
+    crops, or for --fit-hyperprior its hyperprior on cached latents of the frozen transforms."""
+    if not config.fit_hyperprior:
+        dataset = pipeline.image_dataset(images, config.patch, config.batch, config.downsample)
+        validation = None if val_images is None else pipeline.image_dataset(
+            val_images, config.patch, config.batch, config.downsample, shuffle=False)
+        return model, dataset, validation
+    trainee = hyperprior_fit.HyperpriorFit(model)
+
+    def batches(source, name, shuffle):
+        latents = hyperprior_fit.cached_latents(model, source, config.patch, config.downsample,
+                                                os.path.join(workdir, f"latents-{name}.npy"))
+        return hyperprior_fit.latent_batches(latents, config.batch, shuffle)
+
+    validation = None if val_images is None else batches(val_images, "val", shuffle=False)
+    return trainee, batches(images, "train", shuffle=True), validation
 
 
 def _schedule_lambdas(model, dataset: tf.data.Dataset, config: TrainConfig) -> dict:
