@@ -38,3 +38,15 @@ def test_decoder_verdict_needs_both_the_speed_and_the_quality_at_every_lambda():
     text = _decoder_verdict(rows)
     assert "at every lambda: K3x3." in text and "Fastest variant: 2L." in text
     assert "2L-K3x3 0.61x, -1.00 dB" in text
+
+
+def test_model_size_leaves_out_the_metadata_the_run_rewrites(tmp_path):
+    from tfcomp.evaluation.reproduce import _size_mb
+
+    (tmp_path / "variables").mkdir()
+    (tmp_path / "variables" / "variables.data").write_bytes(b"x" * 3000)
+    (tmp_path / "saved_model.pb").write_bytes(b"x" * 1000)
+    (tmp_path / "metadata.json").write_text("{}")
+    before = _size_mb(str(tmp_path))
+    (tmp_path / "metadata.json").write_text('{"kodak": {"bpp": 0.5}}')
+    assert before == _size_mb(str(tmp_path)) == 0.004
