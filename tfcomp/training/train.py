@@ -145,6 +145,8 @@ def train(config: TrainConfig) -> dict:
     val_images = training_images(config.val_data)[0] if config.val_data else None
     workdir, chief = _worker_workdir(strategy, config.workdir)
     os.makedirs(workdir, exist_ok=True)
+    # Started before the model is built, so that the wall time includes caching latents (--fit-hyperprior).
+    clock = WallClock(os.path.join(workdir, "progress.json"))
     with strategy.scope():
         model = registry.model_class(config.architecture)(**config.model_args)
         warm_start = None
@@ -155,7 +157,6 @@ def train(config: TrainConfig) -> dict:
         schedule = tf.keras.optimizers.schedules.CosineDecay(
             config.learning_rate, config.steps, alpha=config.final_learning_rate / config.learning_rate)
         trainee.compile(optimizer=tf.keras.optimizers.Adam(schedule))
-    clock = WallClock(os.path.join(workdir, "progress.json"))
     callbacks = [
         # Shared by all workers: Keras keeps the non-chief copies apart itself.
         tf.keras.callbacks.BackupAndRestore(os.path.join(config.workdir, "backup")),
@@ -167,8 +168,8 @@ def train(config: TrainConfig) -> dict:
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     epochs = config.steps // config.steps_per_epoch
     history = trainee.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
-                        validation_data=validation, validation_steps=config.validation_steps,
-                        callbacks=callbacks, verbose=verbose)
+                          validation_data=validation, validation_steps=config.validation_steps,
+                          callbacks=callbacks, verbose=verbose)
     if any(not tf.math.is_finite(v) for v in history.history.get("loss", [0.0])):
         raise RuntimeError("training diverged (NaN loss); lower the learning rate")
     schedule = _schedule_lambdas(model, dataset, config) if config.lambda_schedule_steps else None
