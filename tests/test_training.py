@@ -173,7 +173,11 @@ def test_hyperprior_fit_keeps_the_transforms_and_trains_the_hyperprior_on_cached
     assert warm["hyperprior"].startswith("8/8") and warm["hyper_synthesis_transform"].startswith("9/9")
 
 
-def test_hyperprior_fit_needs_trained_transforms_and_a_hyperprior(image_folder, tmp_path):
+def test_hyperprior_fit_needs_trained_transforms_and_a_hyperprior(tiny_zoo, image_folder, tmp_path):
     result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "-a", "bmshj2018",
                                     "--fit-hyperprior"))
     assert result.returncode == 2 and "--init-from" in result.stderr and not (tmp_path / "m").exists()
+    result = run_tfcomp(*train_args(image_folder, tmp_path / "w2", tmp_path / "m2", 5, "--fit-hyperprior",
+                                    "--init-from", os.path.join(tiny_zoo, TINY)))
+    assert result.returncode == 2 and "needs a hyperprior model" in result.stderr
+    assert not (tmp_path / "m2").exists() and not (tmp_path / "w2").exists()

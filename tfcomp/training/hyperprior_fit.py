@@ -16,7 +16,6 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfcomp.data import pipeline
-from tfcomp.errors import TfcompError
 
 HYPER_PARTS = ("hyper_analysis_transform", "hyper_synthesis_transform", "hyperprior")
 # Random crops (and flips) per training image; their latents are what the stage trains on.
@@ -28,8 +27,6 @@ class HyperpriorFit(tf.keras.Model):
 
     def __init__(self, codec: tf.keras.Model, **kwargs):
         super().__init__(**kwargs)
-        if not all(hasattr(codec, part) for part in HYPER_PARTS):
-            raise TfcompError(f"--fit-hyperprior needs a hyperprior model (bmshj2018), not {codec.architecture}")
         self.codec = codec
         self.pixels_per_latent = codec.latent_strides[0] ** 2
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")

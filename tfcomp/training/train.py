@@ -137,10 +137,12 @@ def train(config: TrainConfig) -> dict:
         check_source(config.init_from)
     if config.lambda_schedule_steps and not hasattr(registry.model_class(config.architecture), "set_lambdas"):
         raise TfcompError(f"--lambda-schedule-steps needs one lambda per width (slimcae), not {config.architecture}")
-    tf.keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config.strategy, config.logical_cpus)
+    if config.fit_hyperprior and not hasattr(registry.model_class(config.architecture), "latent_bits"):
+        raise TfcompError(f"--fit-hyperprior needs a hyperprior model (bmshj2018), not {config.architecture}")
     if config.fit_hyperprior and not config.init_from:
         raise TfcompError("--fit-hyperprior fits a hyperprior to trained transforms: give them with --init-from")
+    tf.keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy, config.logical_cpus)
     images, description = training_images(config.train_data)
     val_images = training_images(config.val_data)[0] if config.val_data else None
     workdir, chief = _worker_workdir(strategy, config.workdir)
