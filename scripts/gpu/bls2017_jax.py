@@ -62,7 +62,7 @@ def init_params(key, num_filters: int, decoder: str) -> dict:
     n = num_filters
     params = {"analysis": [], "synthesis": []}
     for i, (k, c_in, bias, gdn) in enumerate(((9, 3, True, True), (5, n, True, True), (5, n, False, False))):
-        layer = {"kernel": _conv_init(next(keys), k, c_in, n)}
+        layer = {"rdft": to_rdft(_conv_init(next(keys), k, c_in, n))}
         if bias:
             layer["bias"] = jnp.zeros(n)
         if gdn:
@@ -72,7 +72,7 @@ def init_params(key, num_filters: int, decoder: str) -> dict:
     c_in = n
     for i, (k, _) in enumerate(spec):
         c_out = 3 if i == len(spec) - 1 else n
-        layer = {"kernel": _conv_init(next(keys), k, c_in, c_out), "bias": jnp.zeros(c_out)}
+        layer = {"rdft": to_rdft(_conv_init(next(keys), k, c_in, c_out)), "bias": jnp.zeros(c_out)}
         if i < len(spec) - 1:
             layer["gdn"] = _gdn_init(c_out)
         params["synthesis"].append(layer)
@@ -92,6 +92,23 @@ def init_params(key, num_filters: int, decoder: str) -> dict:
 def gdn_values(gdn: dict) -> tuple[jnp.ndarray, jnp.ndarray]:
     """(beta, gamma) as tfc's GDN uses them."""
     return gdn["beta_sqrt"] ** 2 + 1e-6, gdn["gamma_sqrt"] ** 2
+
+
+def to_rdft(kernel: jnp.ndarray) -> dict:
+    """tfc.RDFTParameter: the kernel (k, k, in, out) as the orthonormal real 2-D DFT of its spatial dims.
+
+    Adam on these coefficients is what makes tfc's training stable at its learning rates; on plain kernels
+    the same rates made the IGDN decoders blow up (first GPU run, 2026-11-27)."""
+    k = kernel.shape[0]
+    rdft = jnp.fft.rfft2(jnp.transpose(kernel, (2, 3, 0, 1))) / k
+    return {"real": jnp.real(rdft), "imag": jnp.imag(rdft)}
+
+
+def kernel_of(layer: dict) -> jnp.ndarray:
+    """The spatial kernel (k, k, in, out) of a layer's RDFT coefficients."""
+    k = layer["rdft"]["real"].shape[-2]
+    rdft = (layer["rdft"]["real"] + 1j * layer["rdft"]["imag"]) * k
+    return jnp.transpose(jnp.fft.irfft2(rdft, s=(k, k)), (2, 3, 0, 1))
 
 
 # ---- transforms ----
@@ -121,7 +138,7 @@ def analysis(params: dict, x: jnp.ndarray) -> jnp.ndarray:
     """Image in 0..255 -> latents at 1/16 resolution."""
     y = x / 255.0
     for layer, stride in zip(params["analysis"], (4, 2, 2)):
-        y = conv_down(y, layer["kernel"], stride)
+        y = conv_down(y, kernel_of(layer), stride)
         if "bias" in layer:
             y = y + layer["bias"]
         if "gdn" in layer:
@@ -132,7 +149,7 @@ def analysis(params: dict, x: jnp.ndarray) -> jnp.ndarray:
 def synthesis(params: dict, y: jnp.ndarray, decoder: str) -> jnp.ndarray:
     """Latents -> image in 0..255 with the named decoder's layers."""
     for layer, (_, stride) in zip(params["synthesis"], DECODER_VARIANTS[decoder]):
-        y = conv_up(y, layer["kernel"], stride) + layer["bias"]
+        y = conv_up(y, kernel_of(layer), stride) + layer["bias"]
         if "gdn" in layer:
             y = gdn(y, layer["gdn"], inverse=True)
     return y * 255.0
@@ -212,7 +229,7 @@ def random_crops(images: jnp.ndarray, key, batch: int, patch: int) -> jnp.ndarra
 
 def evaluate(params: dict, images: list[np.ndarray], decoder: str) -> dict:
     """Mean bpp (ideal code length of the rounded latents) and PSNR over whole images, as tfc would code them."""
-    medians = prior_medians(params["prior"], params["analysis"][-1]["kernel"].shape[-1])
+    medians = prior_medians(params["prior"], params["analysis"][-1]["rdft"]["real"].shape[1])
     bpps, psnrs = [], []
     for image in images:
         h, w = image.shape[:2]
@@ -232,7 +249,7 @@ def export_values(params: dict, half_kernels: bool) -> dict[str, np.ndarray]:
     values = {}
     for part in ("analysis", "synthesis"):
         for i, layer in enumerate(params[part]):
-            kernel = np.asarray(layer["kernel"], np.float32)
+            kernel = np.asarray(kernel_of(layer), np.float32)
             values[f"{part}/layer_{i}/kernel"] = kernel.astype(np.float16) if half_kernels else kernel
             if "bias" in layer:
                 values[f"{part}/layer_{i}/bias"] = np.asarray(layer["bias"], np.float32)
@@ -252,7 +269,7 @@ def params_from_values(values: dict[str, np.ndarray]) -> dict:
         out, i = [], 0
         while f"{part}/layer_{i}/kernel" in values:
             name = f"{part}/layer_{i}"
-            layer = {"kernel": jnp.asarray(values[f"{name}/kernel"], jnp.float32)}
+            layer = {"rdft": to_rdft(jnp.asarray(values[f"{name}/kernel"], jnp.float32))}
             if f"{name}/bias" in values:
                 layer["bias"] = jnp.asarray(values[f"{name}/bias"])
             if f"{name}/beta" in values:
@@ -270,7 +287,7 @@ def params_from_values(values: dict[str, np.ndarray]) -> dict:
 def with_half_kernels(params: dict) -> dict:
     """The parameters with every kernel rounded through float16, as export_values(half_kernels=True) ships them."""
     def half(layer):
-        return {**layer, "kernel": layer["kernel"].astype(jnp.float16).astype(jnp.float32)}
+        return {**layer, "rdft": to_rdft(kernel_of(layer).astype(jnp.float16).astype(jnp.float32))}
     return {**params, "analysis": [half(l) for l in params["analysis"]],
             "synthesis": [half(l) for l in params["synthesis"]]}
 
@@ -311,7 +328,7 @@ def train(args: argparse.Namespace) -> None:
         key, sub = jax.random.split(key)
         params, state, loss, bpp, mse = step(params, state, images, sub, lr_scale * learning_rate(args, fraction))
         done += 1
-        if done % 1000 == 0:
+        if done % args.log_every == 0:
             if not np.isfinite(float(loss)):  # diverged: go back to the last good state at half the rate
                 params, state, lr_scale = good[0], good[1], lr_scale / 2
                 print(json.dumps({"name": args.name, "step": done, "diverged": True, "lr_scale": lr_scale}))
@@ -324,6 +341,7 @@ def train(args: argparse.Namespace) -> None:
     record = {"name": args.name, "lambda": args.lmbda, "num_filters": args.num_filters, "decoder": args.decoder,
               "steps": done, "wall_seconds": round(wall, 1), "batch": args.batch,
               "patch": args.patch, "lr": args.lr, "final_lr": args.final_lr, "seed": args.seed,
+              "half_kernels": args.half_kernels,
               "lr_scale": lr_scale, "device": str(jax.devices()[0].device_kind), "jax": jax.__version__,
               "log": log}
     if args.kodak:  # in full float32 (GPUs train in TF32), like tfcomp's CPU codec
@@ -354,6 +372,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--final-lr", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-every", type=int, default=1000, help="steps between progress lines")
     parser.add_argument("--half-kernels", action="store_true", help="store kernels as float16")
     parser.add_argument("--out", required=True, help="output .npz (a .json record is written beside it)")
     train(parser.parse_args())
