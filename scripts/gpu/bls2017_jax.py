@@ -320,7 +320,7 @@ def train(args: argparse.Namespace) -> None:
         return params, state, loss, bpp, mse
 
     start = time.time()
-    done, log, lr_scale, good = 0, [], 1.0, (params, state)
+    done, log, lr_scale, good, good_loss = 0, [], 1.0, (params, state), math.inf
     while True:
         fraction = max(done / args.steps, (time.time() - start) / args.seconds)
         if fraction >= 1:
@@ -328,12 +328,16 @@ def train(args: argparse.Namespace) -> None:
         key, sub = jax.random.split(key)
         params, state, loss, bpp, mse = step(params, state, images, sub, lr_scale * learning_rate(args, fraction))
         done += 1
+        if done == 1:  # the starting point is the first good state
+            good_loss = float(loss)
         if done % args.log_every == 0:
-            if not np.isfinite(float(loss)):  # diverged: go back to the last good state at half the rate
+            # Diverged (the first GPU run's decoders blew up without a NaN: MSE 1e12): back to the last good
+            # state at half the learning rate.
+            if not np.isfinite(float(loss)) or float(loss) > 5 * good_loss:
                 params, state, lr_scale = good[0], good[1], lr_scale / 2
-                print(json.dumps({"name": args.name, "step": done, "diverged": True, "lr_scale": lr_scale}))
+                print(json.dumps({"name": args.name, "step": done, "diverged": float(loss), "lr_scale": lr_scale}))
                 continue
-            good = (params, state)
+            good, good_loss = (params, state), float(loss)
             log.append({"step": done, "seconds": round(time.time() - start, 1), "loss": float(loss),
                         "bpp": float(bpp), "mse": float(mse)})
             print(json.dumps({"name": args.name, **log[-1]}), flush=True)
