@@ -181,3 +181,37 @@ def test_hyperprior_fit_needs_trained_transforms_and_a_hyperprior(tiny_zoo, imag
                                     "--init-from", os.path.join(tiny_zoo, TINY)))
     assert result.returncode == 2 and "needs a hyperprior model" in result.stderr
     assert not (tmp_path / "m2").exists() and not (tmp_path / "w2").exists()
+
+
+def test_a_wider_model_warm_starts_from_a_narrower_one_and_decodes_the_same_image():
+    import numpy as np
+    import tensorflow as tf
+
+    from tfcomp.models.bls2017 import BLS2017
+    from tfcomp.training.warm_start import copy_weights
+
+    donor, wider = BLS2017(lmbda=0.01, num_filters=8), BLS2017(lmbda=0.01, num_filters=12)
+    report = copy_weights(donor, wider)
+    assert all("widened" in line for line in report.values())
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype("float32"))
+    y_donor, y_wider = donor.analysis_transform(x), wider.analysis_transform(x)
+    np.testing.assert_array_equal(y_wider[..., :8], y_donor)
+    assert float(tf.reduce_mean(tf.abs(y_wider[..., 8:]))) > 0  # the new channels are live, not dead zeros
+    np.testing.assert_array_equal(wider.synthesis_transform(tf.round(y_wider)),
+                                  donor.synthesis_transform(tf.round(y_donor)))
+
+
+def test_lineage_through_a_checkpoint_reaches_back_to_its_runs_own_donor(tmp_path):
+    from tfcomp.training.warm_start import lineage
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    first = {"workdir": "runs/a", "steps": 10, "wall_time_s": 5.0, "lmbda": 0.1, "init_from": None, "freeze": []}
+    (shipped / "metadata.json").write_text(json.dumps({"training": {"history": [first]}}))
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "progress.json").write_text(json.dumps(
+        {"steps": 2000, "wall_time_s": 690.0, "runs": 1, "init_from": str(shipped), "lmbda": 0.3, "freeze": []}))
+    stages = lineage(str(run / "weights" / "latest"))
+    assert [s["steps"] for s in stages] == [10, 2000]
+    assert stages[1]["init_from"] == str(shipped) and stages[1]["lmbda"] == 0.3

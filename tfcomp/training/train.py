@@ -77,10 +77,12 @@ def training_images(source: str) -> tuple[tf.data.Dataset, str]:
 class WallClock(tf.keras.callbacks.Callback):
     """Adds up wall time and steps across resumed runs in workdir/progress.json."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, stage: dict | None = None):
         super().__init__()
         self.path = path
-        self.state = {"wall_time_s": 0.0, "steps": 0, "runs": 0}
+        # The stage (warm-start source, lambda, frozen parts) lets a later run that starts from this run's
+        # checkpoint trace the whole lineage, and the total training cost, back through it.
+        self.state = {"wall_time_s": 0.0, "steps": 0, "runs": 0, **(stage or {})}
         if os.path.exists(path):
             with open(path) as f:
                 self.state.update(json.load(f))
@@ -148,7 +150,8 @@ def train(config: TrainConfig) -> dict:
     workdir, chief = _worker_workdir(strategy, config.workdir)
     os.makedirs(workdir, exist_ok=True)
     # Started before the model is built, so that the wall time includes caching latents (--fit-hyperprior).
-    clock = WallClock(os.path.join(workdir, "progress.json"))
+    clock = WallClock(os.path.join(workdir, "progress.json"), dict(
+        init_from=config.init_from, lmbda=config.model_args.get("lmbda"), freeze=list(config.freeze or [])))
     with strategy.scope():
         model = registry.model_class(config.architecture)(**config.model_args)
         warm_start = None

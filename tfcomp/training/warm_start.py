@@ -38,23 +38,44 @@ def donor_model(source: str, architecture: str, model_args: dict) -> tf.keras.Mo
 
 
 def copy_weights(donor: tf.keras.Model, model: tf.keras.Model) -> dict[str, str]:
-    """Assigns donor variables to same-named, same-shaped ones of each part, and resizes same-named
-    convolution kernels that differ only in (odd) spatial size; says what was copied."""
+    """Assigns donor variables to same-named, same-shaped ones of each part, widens narrower ones (a donor
+    with fewer filters) and resizes same-named convolution kernels that differ only in (odd) spatial size;
+    says what was copied."""
     report = {}
     for part in model.PARTS:
         target = getattr(model, part)
         source = getattr(donor, part, None)
         available = {v.name: v for v in source.variables} if source is not None else {}
-        copied = 0
+        copied = widened = 0
         for variable in target.variables:
             match = available.get(variable.name)
             if match is not None and match.shape == variable.shape:
                 variable.assign(match)
                 copied += 1
+            elif match is not None and _widen(match, variable):
+                widened += 1
         resized = _resize_kernels(source, target) if source is not None else 0
         report[part] = f"{copied}/{len(target.variables)} variables copied" + \
-            (f", {resized} kernels resized" if resized else "")
+            (f", {widened} widened" if widened else "") + (f", {resized} kernels resized" if resized else "")
     return report
+
+
+def _widen(donor: tf.Variable, variable: tf.Variable) -> bool:
+    """A narrower donor (fewer filters N) fills the leading corner of a wider variable; the rest keeps its
+    initial value, except that new input channels of a kernel start at zero, so the wider model computes the
+    donor's image exactly and learns to use its new channels. False if the shapes do not nest."""
+    have, want = donor.shape, variable.shape
+    if have.rank != want.rank or not all(h <= w for h, w in zip(have, want)):
+        return False
+    value = variable.numpy()
+    if variable.name.rsplit("/", 1)[-1].startswith(("kernel_real", "kernel_imag")):
+        # RDFT kernels are (in, out, frequency rows, columns): the spatial size must match.
+        if have[2:] != want[2:]:
+            return False
+        value[have[0]:, :have[1]] = 0.0
+    value[tuple(slice(0, h) for h in have)] = donor.numpy()
+    variable.assign(value)
+    return True
 
 
 def _resize_kernels(source: tf.Module, target: tf.Module) -> int:
@@ -106,4 +127,6 @@ def lineage(source: str | None) -> list[dict]:
         return []
     with open(progress) as f:
         state = json.load(f)
-    return [dict(workdir=workdir, steps=state["steps"], wall_time_s=round(state["wall_time_s"], 1))]
+    stage = dict(workdir=workdir, steps=state["steps"], wall_time_s=round(state["wall_time_s"], 1),
+                 lmbda=state.get("lmbda"), init_from=state.get("init_from"), freeze=state.get("freeze", []))
+    return lineage(state.get("init_from")) + [stage]
