@@ -71,3 +71,15 @@ def test_import_script_saves_a_model_with_the_runs_record(tmp_path):
     reloaded = load_keras_model(str(out))
     np.testing.assert_allclose(model_values(reloaded)["synthesis/layer_0/kernel"],
                                np.load(tmp_path / "r.npz")["synthesis/layer_0/kernel"], rtol=1e-4, atol=1e-5)
+
+
+def test_import_script_refuses_bad_input_in_one_line(tmp_path):
+    np.savez(tmp_path / "r.npz", **_random_values("baseline"))
+    script = os.path.join(REPO, "scripts", "gpu", "import_model.py")
+    out = tmp_path / "m"
+    missing = subprocess.run([sys.executable, script, str(tmp_path / "r.npz"), str(out)], capture_output=True, text=True)
+    (tmp_path / "r.json").write_text(json.dumps({"lambda": 0.01, "num_filters": 8, "decoder": "2L"}))
+    wrong = subprocess.run([sys.executable, script, str(tmp_path / "r.npz"), str(out)], capture_output=True, text=True)
+    for result in (missing, wrong):
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "decoder" in wrong.stderr and not out.exists()

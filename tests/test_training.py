@@ -215,3 +215,11 @@ def test_lineage_through_a_checkpoint_reaches_back_to_its_runs_own_donor(tmp_pat
     stages = lineage(str(run / "weights" / "latest"))
     assert [s["steps"] for s in stages] == [10, 2000]
     assert stages[1]["init_from"] == str(shipped) and stages[1]["lmbda"] == 0.3
+
+
+def test_a_narrower_variable_of_another_decoder_is_not_widened_into_place():
+    from tfcomp.models.bls2017 import BLS2017
+    from tfcomp.training.warm_start import copy_weights
+
+    report = copy_weights(BLS2017(lmbda=0.01, num_filters=8, decoder="2L"), BLS2017(lmbda=0.01, num_filters=8))
+    assert not any("widened" in line for line in report.values())

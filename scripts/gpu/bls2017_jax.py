@@ -203,6 +203,8 @@ def rate_distortion(params: dict, x: jnp.ndarray, key, lmbda: float, decoder: st
 def load_training_images(folder: str) -> np.ndarray:
     """BSDS500 JPEGs halved by 2x2 box averaging, all landscape, cropped to one shape: (n, h, w, 3) uint8."""
     files = sorted(f for f in glob.glob(os.path.join(folder, "*")) if f.lower().endswith((".jpg", ".png")))
+    if not files:
+        sys.exit(f"bls2017_jax.py: no .jpg or .png images in {folder!r}")
     images = []
     for path in files:
         image = Image.open(path).convert("RGB").reduce(2)

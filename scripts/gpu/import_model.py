@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+from tfcomp.errors import TfcompError  # noqa: E402
 from tfcomp.training.jax_import import import_jax_model  # noqa: E402
 from tfcomp.training.saving import save_model  # noqa: E402
 
@@ -23,9 +25,14 @@ def main() -> None:
     parser.add_argument("npz", help="weights written by bls2017_jax.py (its .json record must sit beside it)")
     parser.add_argument("output", help="saved model directory to write")
     args = parser.parse_args()
-    with open(os.path.splitext(args.npz)[0] + ".json") as f:
-        record = json.load(f)
-    model = import_jax_model(args.npz, record["lambda"], record["num_filters"], record["decoder"])
+    # tfc warns about its offset heuristic whenever a model is built; errors here must stay one line.
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    try:
+        with open(os.path.splitext(args.npz)[0] + ".json") as f:
+            record = json.load(f)
+        model = import_jax_model(args.npz, record["lambda"], record["num_filters"], record["decoder"])
+    except (OSError, ValueError, KeyError, TfcompError) as error:  # one line, exit 2, nothing written
+        parser.exit(2, f"import_model.py: {args.npz}: {type(error).__name__}: {error}\n")
     training = {
         "trainer": "scripts/gpu/bls2017_jax.py (JAX), imported by scripts/gpu/import_model.py",
         "steps": record["steps"], "wall_time_s": record["wall_seconds"], "device": record["device"],

@@ -12,6 +12,7 @@ import tensorflow_compression as tfc
 
 from tfcomp.errors import TfcompError
 from tfcomp.models.bls2017 import BLS2017
+from tfcomp.training.warm_start import assign_kernel
 
 
 def _prior_variables(model: BLS2017) -> tuple[tuple[str, list[tf.Variable]], ...]:
@@ -33,9 +34,7 @@ def _set_conv(layer: tfc.SignalConv2D, values: dict[str, np.ndarray], prefix: st
     kernel = np.asarray(values[f"{prefix}/kernel"], np.float32)
     if tuple(layer.kernel.shape) != kernel.shape:
         raise TfcompError(f"{prefix}/kernel has shape {kernel.shape}, the model expects {tuple(layer.kernel.shape)}")
-    rdft = tfc.RDFTParameter(tf.constant(kernel))
-    layer.kernel_parameter.real.assign(rdft.real)
-    layer.kernel_parameter.imag.assign(rdft.imag)
+    assign_kernel(layer, kernel)
     if layer.use_bias:
         layer.bias_parameter.assign(values[f"{prefix}/bias"])
     if isinstance(layer.activation, tfc.GDN):

@@ -42,6 +42,9 @@ def copy_weights(donor: tf.keras.Model, model: tf.keras.Model) -> dict[str, str]
     with fewer filters) and resizes same-named convolution kernels that differ only in (odd) spatial size;
     says what was copied."""
     report = {}
+    # Only a narrower model of the same layout is widened: elsewhere a smaller same-named variable plays
+    # another role (a 2L decoder's 3-channel output bias is not the start of a baseline's 64 biases).
+    wider = donor.family == model.family and getattr(donor, "num_filters", 0) < getattr(model, "num_filters", 0)
     for part in model.PARTS:
         target = getattr(model, part)
         source = getattr(donor, part, None)
@@ -52,7 +55,7 @@ def copy_weights(donor: tf.keras.Model, model: tf.keras.Model) -> dict[str, str]
             if match is not None and match.shape == variable.shape:
                 variable.assign(match)
                 copied += 1
-            elif match is not None and _widen(match, variable):
+            elif match is not None and wider and _widen(match, variable):
                 widened += 1
         resized = _resize_kernels(source, target) if source is not None else 0
         report[part] = f"{copied}/{len(target.variables)} variables copied" + \
@@ -78,6 +81,13 @@ def _widen(donor: tf.Variable, variable: tf.Variable) -> bool:
     return True
 
 
+def assign_kernel(layer: tfc.SignalConv2D, kernel: tf.Tensor) -> None:
+    """Sets a SignalConv2D's kernel through its RDFT parameterization."""
+    fresh = tfc.RDFTParameter(tf.convert_to_tensor(kernel, tf.float32))
+    layer.kernel_parameter.real.assign(fresh.real)
+    layer.kernel_parameter.imag.assign(fresh.imag)
+
+
 def _resize_kernels(source: tf.Module, target: tf.Module) -> int:
     """Gives same-named SignalConv2D layers of another kernel size the centre of the donor's kernel
     (or the donor's kernel padded with zeros): a 3x3 layer starts near what the 5x5 layer computed."""
@@ -99,9 +109,7 @@ def _resize_kernels(source: tf.Module, target: tf.Module) -> int:
                 pad = [[0, 0]] * 4
                 pad[axis] = [-margin, -margin]
                 kernel = tf.pad(kernel, pad)
-        fresh = tfc.RDFTParameter(kernel)
-        layer.kernel_parameter.real.assign(fresh.real)
-        layer.kernel_parameter.imag.assign(fresh.imag)
+        assign_kernel(layer, kernel)
         count += 1
     return count
 
