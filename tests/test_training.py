@@ -99,12 +99,15 @@ def test_missing_warm_start_checkpoint_is_a_clean_error(image_folder, tmp_path):
 
 
 def test_warm_start_takes_weights_but_not_the_old_schedule(image_folder, tmp_path):
-    """A warm-started run counts its own steps from zero (the donor's optimizer state is not restored)."""
+    """A warm-started run counts its own steps from zero (the donor's optimizer state is not restored);
+    --family puts the model on a ladder of its own."""
     run_tfcomp(*train_args(image_folder, tmp_path / "a", tmp_path / "ma", 10), check=True)
-    run_tfcomp(*train_args(image_folder, tmp_path / "b", tmp_path / "mb", 5,
+    run_tfcomp(*train_args(image_folder, tmp_path / "b", tmp_path / "mb", 5, "--family", "bls2017-study",
                            "--init-from", str(tmp_path / "a" / "weights" / "latest"), "--lambda", "0.1"), check=True)
     meta = json.loads((tmp_path / "mb" / "metadata.json").read_text())
     assert meta["training"]["steps"] == 5 and meta["config"]["lmbda"] == 0.1
+    assert meta["family"] == "bls2017-study" and json.loads((tmp_path / "ma" / "metadata.json").read_text())[
+        "family"] == "bls2017"
 
 
 def _codec_strings(model_dir: str, image) -> tuple:
@@ -196,9 +199,15 @@ def test_a_wider_model_warm_starts_from_a_narrower_one_and_decodes_the_same_imag
     x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype("float32"))
     y_donor, y_wider = donor.analysis_transform(x), wider.analysis_transform(x)
     np.testing.assert_array_equal(y_wider[..., :8], y_donor)
-    assert float(tf.reduce_mean(tf.abs(y_wider[..., 8:]))) > 0  # the new channels are live, not dead zeros
+    assert not np.any(y_wider[..., 8:])  # the new latent channels start switched off...
+    hidden = wider.analysis_transform.layers[1](x / 255)
+    assert float(tf.reduce_mean(tf.abs(hidden[..., 8:]))) > 0  # ...but the new hidden channels are live
     np.testing.assert_array_equal(wider.synthesis_transform(tf.round(y_wider)),
                                   donor.synthesis_transform(tf.round(y_donor)))
+    # Coded with the donor's cheapest prior channel, the zeros add little to the donor's rate.
+    (_, bpp_donor, _), (_, bpp_wider, _) = donor(x, training=False), wider(x, training=False)
+    new_channels = float(bpp_wider - bpp_donor) / (4 / 16 ** 2)  # bits per new latent (4 per 16x16 block)
+    assert 0 <= new_channels < -np.log2(float(tf.reduce_max(donor.prior.prob(tf.zeros((8,)))))) + 1e-3
 
 
 def test_lineage_through_a_checkpoint_reaches_back_to_its_runs_own_donor(tmp_path):
