@@ -64,9 +64,10 @@ def test_import_script_saves_a_model_with_the_runs_record(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(record))
     out = tmp_path / "bls2017-test"
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "gpu", "import_model.py"),
-                    str(tmp_path / "r.npz"), str(out)], check=True, capture_output=True)
+                    str(tmp_path / "r.npz"), str(out), "--family", "bls2017-n8"], check=True, capture_output=True)
     meta = read_metadata(str(out))
     assert meta["training"]["steps"] == 123 and meta["training"]["device"] == "NVIDIA H200"
+    assert meta["family"] == "bls2017-n8"
     assert meta["config"]["num_filters"] == 8
     reloaded = load_keras_model(str(out))
     np.testing.assert_allclose(model_values(reloaded)["synthesis/layer_0/kernel"],

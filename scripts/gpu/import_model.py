@@ -24,6 +24,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("npz", help="weights written by bls2017_jax.py (its .json record must sit beside it)")
     parser.add_argument("output", help="saved model directory to write")
+    parser.add_argument("--family", help="the ladder the model joins (default: bls2017[-DECODER]); e.g. "
+                                         "bls2017-n192 for a study at N=192 beside the shipped N=64 ladder")
     args = parser.parse_args()
     # tfc warns about its offset heuristic whenever a model is built; errors here must stay one line.
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -39,7 +41,7 @@ def main() -> None:
         "data": "BSDS500 train (200 images, 2x box-downsampled)", "batch": record["batch"],
         "patch": record["patch"], "learning_rate": record["lr"], "final_learning_rate": record["final_lr"],
         "seed": record["seed"], "jax": record["jax"], "kernels_stored_as": "float16" if record.get("half_kernels") else "float32",
-        "jax_kodak_estimate": record.get("kodak_shipped_kernels"),
+        "jax_kodak_estimate": record.get("kodak_shipped_kernels"), "family": args.family,
     }
     metadata = save_model(model, args.output, training)
     print(f"saved {args.output}: {metadata['family']}, lambda {record['lambda']}, N={record['num_filters']}, "

@@ -60,6 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     keras.add_argument("--final-lr", type=float, default=5e-5, help="learning rate at the last step")
     keras.add_argument("--init-from", help="warm start: a weights checkpoint (WORKDIR/weights/latest) or a shipped "
                                            "model directory; parts whose variable names and shapes match are copied")
+    keras.add_argument("--family", help="the ladder (RD curve) the model joins, recorded in its metadata (default: "
+                                        "the architecture, plus -DECODER for a lighter decoder); a study at "
+                                        "another width, e.g. bls2017-n192, stays off the shipped ladder")
     keras.add_argument("--freeze", default="", help="comma-separated parts kept fixed, e.g. analysis_transform,prior")
     keras.add_argument("--fit-hyperprior", action="store_true",
                        help="bmshj2018: train only the hyperprior, on cached latents of the transforms given by "
@@ -125,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.lr, final_learning_rate=args.final_lr, downsample=args.downsample,
         strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed,
         lambda_schedule_steps=args.lambda_schedule_steps, fit_hyperprior=args.fit_hyperprior,
-        freeze=tuple(p for p in args.freeze.split(",") if p))
+        freeze=tuple(p for p in args.freeze.split(",") if p), family=args.family)
     print(json.dumps((export_checkpoint if args.export_only else train)(config), indent=2))
     return 0
 

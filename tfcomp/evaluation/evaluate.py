@@ -177,9 +177,9 @@ def write_outputs(rows: list[dict], summary: dict, out_dir: str) -> None:
 
 
 def variant_families(curves: dict) -> set[str]:
-    """Measured families of shipped models with a lighter decoder (e.g. 'bls2017-2L' of 'bls2017')."""
+    """Measured families of seed 002's study beside the bls2017 ladder: lighter decoders (e.g. 'bls2017-2L')
+    and models of another width (e.g. 'bls2017-n192')."""
     from tfcomp import zoo
 
     return {m.get("family", m["architecture"]) for m in zoo.list_models()
-            if m["config"].get("decoder", "baseline") != "baseline"} \
-        & set(curves)
+            if m["architecture"] == "bls2017" and m.get("family", "bls2017") != "bls2017"} & set(curves)

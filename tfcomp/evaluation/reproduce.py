@@ -106,37 +106,40 @@ def target_psnr_check(image_paths: list[str], out_dir: str, target: float = 32.0
 
 
 def decoder_table(summary: dict, out_dir: str) -> list[str]:
-    """Seed 002's table for our bls2017 models: per decoder variant and lambda, quality, rate, decode time,
-    the deltas against the baseline decoder at equal lambda and at equal rate (on the baseline ladder)."""
+    """Seed 002's table for our bls2017 models: per decoder variant, width N and lambda, quality, rate, decode
+    time, the deltas against the baseline decoder of the same N and lambda and at equal rate (baseline ladder)."""
     rows = []
     for m in zoo.list_models():
         if m["architecture"] != "bls2017" or m["name"] not in summary["codecs"]:
             continue
         point = summary["codecs"][m["name"]]
-        rows.append(dict(decoder=m["config"]["decoder"], lmbda=m["config"]["lmbda"], name=m["name"],
-                         params=m["parameters"]["synthesis"], size=_size_mb(m["path"]), bpp=point["bpp"],
-                         psnr=point["psnr"], decode=point.get("timing", {}).get("decode", math.nan),
+        rows.append(dict(decoder=m["config"]["decoder"], lmbda=m["config"]["lmbda"], n=m["config"]["num_filters"],
+                         family=m.get("family", m["architecture"]), name=m["name"], params=m["parameters"]["synthesis"], size=_size_mb(m["path"]),
+                         bpp=point["bpp"], psnr=point["psnr"],
+                         decode=point.get("timing", {}).get("decode", math.nan),
                          synthesis=point.get("timing", {}).get("synthesis", math.nan)))
-    with_variants = {r["lmbda"] for r in rows if r["decoder"] != "baseline"}
-    if with_variants:  # the other rungs have no lighter decoder to compare
-        rows = [r for r in rows if r["lmbda"] in with_variants]
-    baseline = {r["lmbda"]: r for r in rows if r["decoder"] == "baseline"}
+    # A variant is compared with the baseline decoder trained at its width and lambda; the other rungs have
+    # no lighter decoder to compare.
+    with_variants = {(r["lmbda"], r["n"]) for r in rows if r["decoder"] != "baseline"}
+    if with_variants:
+        rows = [r for r in rows if (r["lmbda"], r["n"]) in with_variants]
+    baseline = {(r["lmbda"], r["n"]): r for r in rows if r["decoder"] == "baseline"}
     over_ladder = gains_vs(summary["curves"], "bls2017")  # PSNR over the baseline ladder at the same bpp
     lines = ["", "### Lighter decoders (seed 002)", "",
-             "| decoder | lambda | model | decoder params | SavedModel MB | bpp | PSNR | decode s (median, entropy "
-             "decoding included) | of which synthesis s | dPSNR vs baseline (equal lambda) | bpp vs baseline | "
+             "| decoder | N | lambda | model | decoder params | SavedModel MB | bpp | PSNR | decode s (median, entropy "
+             "decoding included) | of which synthesis s | dPSNR vs baseline (equal N, lambda) | bpp vs baseline | "
              "dPSNR vs baseline ladder (equal bpp) | decode time vs baseline |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["decoder"] != "baseline", r["decoder"], r["lmbda"])):
-        base = baseline.get(r["lmbda"])
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["n"], r["decoder"] != "baseline", r["decoder"], r["lmbda"])):
+        base = baseline.get((r["lmbda"], r["n"]))
         r["delta"] = r["psnr"] - base["psnr"] if base else math.nan
         r["ratio"] = r["decode"] / base["decode"] if base else math.nan
         rate = 100 * (r["bpp"] / base["bpp"] - 1) if base else math.nan
-        at_rate = 0.0 if r["decoder"] == "baseline" else over_ladder.get(r["name"], math.nan)  # rungs lie on it
-        lines.append(f"| {r['decoder']} | {r['lmbda']:g} | {r['name']} | {r['params']:,} | {r['size']:.2f} | "
-                     f"{r['bpp']:.4f} | {r['psnr']:.2f} | {fmt(r['decode'], '.3f')} | {fmt(r['synthesis'], '.3f')} | "
-                     f"{fmt(r['delta'], '+.2f')} | {fmt(rate, '+.1f')}% | {fmt(at_rate, '+.2f')} | "
-                     f"{fmt(r['ratio'], '.2f')}x |")
+        at_rate = 0.0 if r["family"] == "bls2017" else over_ladder.get(r["name"], math.nan)  # rungs lie on it
+        lines.append(f"| {r['decoder']} | {r['n']} | {r['lmbda']:g} | {r['name']} | {r['params']:,} | "
+                     f"{r['size']:.2f} | {r['bpp']:.4f} | {r['psnr']:.2f} | {fmt(r['decode'], '.3f')} | "
+                     f"{fmt(r['synthesis'], '.3f')} | {fmt(r['delta'], '+.2f')} | {fmt(rate, '+.1f')}% | "
+                     f"{fmt(at_rate, '+.2f')} | {fmt(r['ratio'], '.2f')}x |")
     if not any(r["decoder"] != "baseline" for r in rows):
         return lines + ["", "No lighter-decoder models are shipped yet: only the baseline row is measured."]
     lines += ["", _decoder_verdict(rows)]
@@ -146,12 +149,12 @@ def decoder_table(summary: dict, out_dir: str) -> list[str]:
 
 
 def _decoder_verdict(rows: list[dict]) -> str:
-    """Which variants keep seed 002's trade at every lambda: at most 0.6x the baseline's decode time for
-    at most 0.2 dB less PSNR at equal lambda."""
+    """Which variants (per width N) keep seed 002's trade at every lambda: at most 0.6x the baseline's decode
+    time for at most 0.2 dB less PSNR at equal lambda."""
     variants = {}
     for r in rows:
         if r["decoder"] != "baseline":
-            variants.setdefault(r["decoder"], []).append(r)
+            variants.setdefault(f"{r['decoder']} (N={r['n']})", []).append(r)
     worst = {d: (max(r["ratio"] for r in rs), min(r["delta"] for r in rs)) for d, rs in variants.items()}
     meeting = [d for d, (ratio, delta) in worst.items() if ratio <= 0.6 and delta >= -0.2]
     fastest = min(worst, key=lambda d: worst[d][0])

@@ -56,7 +56,8 @@ def load_keras_model(path: str) -> tf.keras.Model:
 
 
 def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
-    """Fixes the coding tables, saves the SavedModel (atomically) and returns its metadata."""
+    """Fixes the coding tables, saves the SavedModel (atomically) and returns its metadata (its ladder is
+    training["family"] when the run named one)."""
     # Keras only saves models whose forward pass has run once (fit does it; a restored checkpoint has not).
     model(tf.zeros((1, 64, 64, 3)), training=False)
     model.enable_coding()
@@ -67,7 +68,7 @@ def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
     metadata = {
         "name": name,
         "architecture": model.architecture,
-        "family": model.family,
+        "family": training.get("family") or model.family,
         "config": model.get_config(),
         "latent_channels": model.latent_channels(),
         "latent_strides": list(model.latent_strides),

@@ -45,6 +45,7 @@ class TrainConfig:
     lambda_schedule_steps: int = 0
     fit_hyperprior: bool = False
     seed: int = 0
+    family: str | None = None  # the ladder the model joins; None: the model's own (architecture[-decoder])
     verbose: int | None = None
 
 
