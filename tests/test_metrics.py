@@ -48,6 +48,18 @@ def test_bd_rate_hand_checked():
     assert math.isnan(bdrate.bd_rate(rate, psnr, rate, [q + 20 for q in psnr]))  # no overlap
 
 
+def test_a_top_rung_above_jpeg_scores_better_than_one_below_it():
+    """The stop-16 Kodak curves (JPEG and the bls2017 ladder) plus a 1.2 bpp rung: at 36 dB (2 dB above JPEG
+    there) it must score better than at 33 dB (1 dB below). The single cubic fitted to all points (VCEG-M33)
+    had it the other way round: +2.9% against -11.3%."""
+    jpeg_rate = [0.173, 0.221, 0.327, 0.423, 0.508, 0.66, 0.786, 0.906, 1.037, 1.239, 1.57, 2.346, 3.392]
+    jpeg_psnr = [21.48, 23.85, 26.67, 28.14, 29.14, 30.49, 31.42, 32.17, 32.91, 33.92, 35.37, 38.03, 40.56]
+    rate, psnr = [0.121, 0.268, 0.427, 0.58, 0.797], [25.58, 27.7, 29.01, 29.67, 30.12]
+    below, above = (bdrate.bd_rate(jpeg_rate, jpeg_psnr, rate + [1.2], psnr + [top]) for top in (33.0, 36.0))
+    assert above < below - 2
+    assert bdrate.bd_rate(jpeg_rate, jpeg_psnr, rate, psnr) == pytest.approx(-29.5, abs=0.1)
+
+
 def test_quality_at_rate():
     assert bdrate.quality_at_rate([0.25, 1.0], [28.0, 34.0], 0.5) == pytest.approx(31.0)
     assert math.isnan(bdrate.quality_at_rate([0.25, 1.0], [28.0, 34.0], 2.0))

@@ -1,17 +1,24 @@
-"""Bjøntegaard delta rate and delta quality between two rate-distortion curves (VCEG-M33)."""
+"""Bjøntegaard delta rate and delta quality between two rate-distortion curves.
+
+Computed by the `bjontegaard` package (FAU, the reference implementation of Herglotz et al.'s study of the
+metric) with piecewise cubic Hermite (PCHIP) interpolation, as in the JVET common test conditions. VCEG-M33's
+single cubic least-squares fit is not used: it does not pass through a ladder's points when there are more than
+four, and on our ladder with a rung far above the others it scored a 1.2 bpp rung at 36 dB (2 dB above JPEG)
++2.9% against JPEG and the same rung at 33 dB -11.3%. (Any BD value still depends on the overlap interval, which
+a rung at a new quality extends.)
+"""
 from __future__ import annotations
 
+import warnings
+
+import bjontegaard
 import numpy as np
 
-
-def _integrate_fit(x: np.ndarray, y: np.ndarray, low: float, high: float) -> float:
-    """Integral over [low, high] of the cubic polynomial fitted to y(x)."""
-    order = min(3, len(x) - 1)
-    antiderivative = np.polyint(np.polyfit(x, y, order))
-    return float(np.polyval(antiderivative, high) - np.polyval(antiderivative, low))
+METHOD = "pchip"
 
 
 def _clean(rate, quality) -> tuple[np.ndarray, np.ndarray]:
+    """Finite points with positive rate, sorted by rate."""
     rate = np.asarray(rate, dtype=np.float64)
     quality = np.asarray(quality, dtype=np.float64)
     keep = np.isfinite(rate) & np.isfinite(quality) & (rate > 0)
@@ -21,31 +28,41 @@ def _clean(rate, quality) -> tuple[np.ndarray, np.ndarray]:
     return rate[keep][order], quality[keep][order]
 
 
+def _by_quality(rate, quality) -> tuple[np.ndarray, np.ndarray]:
+    """The curve as rate over strictly increasing quality (of points with equal quality, the cheapest)."""
+    r, q = _clean(rate, quality)
+    order = np.lexsort((r, q))
+    q, r = q[order], r[order]
+    first = np.concatenate(([True], np.diff(q) > 0))
+    return r[first], q[first]
+
+
+def _delta(function, base_ref, value_ref, base_test, value_test) -> float:
+    """One BD value from the package; NaN where the curves do not overlap or a curve has under 2 points."""
+    if len(base_ref) < 2 or len(base_test) < 2:
+        return float("nan")
+    with warnings.catch_warnings():  # partial overlap is reported by the caller's tables, not as a warning
+        warnings.simplefilter("ignore")
+        return float(function(base_ref, value_ref, base_test, value_test, method=METHOD,
+                              require_matching_points=False, min_overlap=0))
+
+
 def bd_rate(rate_ref, quality_ref, rate_test, quality_test) -> float:
     """Average bitrate difference (%) of the test curve against the reference at equal quality.
 
-    Negative means the test codec needs fewer bits. Fits log-rate as a cubic in quality over the
-    overlapping quality interval; NaN when the curves do not overlap.
+    Negative means the test codec needs fewer bits. Integrates log-rate over the overlapping quality
+    interval; NaN when the curves do not overlap.
     """
-    r1, q1 = _clean(rate_ref, quality_ref)
-    r2, q2 = _clean(rate_test, quality_test)
-    low, high = max(q1.min(), q2.min()), min(q1.max(), q2.max())
-    if high <= low:
-        return float("nan")
-    mean1 = _integrate_fit(q1, np.log(r1), low, high) / (high - low)
-    mean2 = _integrate_fit(q2, np.log(r2), low, high) / (high - low)
-    return float((np.exp(mean2 - mean1) - 1) * 100)
+    r1, q1 = _by_quality(rate_ref, quality_ref)
+    r2, q2 = _by_quality(rate_test, quality_test)
+    return _delta(bjontegaard.bd_rate, r1, q1, r2, q2)
 
 
 def bd_quality(rate_ref, quality_ref, rate_test, quality_test) -> float:
     """Average quality difference (e.g. dB PSNR) of the test curve at equal rate; NaN without overlap."""
     r1, q1 = _clean(rate_ref, quality_ref)
     r2, q2 = _clean(rate_test, quality_test)
-    l1, l2 = np.log(r1), np.log(r2)
-    low, high = max(l1.min(), l2.min()), min(l1.max(), l2.max())
-    if high <= low:
-        return float("nan")
-    return (_integrate_fit(l2, q2, low, high) - _integrate_fit(l1, q1, low, high)) / (high - low)
+    return _delta(bjontegaard.bd_psnr, r1, q1, r2, q2)
 
 
 def quality_at_rate(rate, quality, target_rate: float) -> float:
