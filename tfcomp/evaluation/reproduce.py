@@ -135,8 +135,9 @@ def decoder_table(summary: dict, out_dir: str, timing_paths: list[str] | None = 
             continue
         point = summary["codecs"][m["name"]]
         rows.append(dict(decoder=m["config"]["decoder"], lmbda=m["config"]["lmbda"], n=m["config"]["num_filters"],
-                         family=m.get("family", m["architecture"]), name=m["name"], params=m["parameters"]["synthesis"], size=_size_mb(m["path"]),
-                         bpp=point["bpp"], psnr=point["psnr"],
+                         family=m.get("family", m["architecture"]), name=m["name"],
+                         params=m["parameters"]["synthesis"], size=_size_mb(m["path"]), bpp=point["bpp"],
+                         psnr=point["psnr"],
                          decode=point.get("timing", {}).get("decode", math.nan),
                          synthesis=point.get("timing", {}).get("synthesis", math.nan)))
     # A variant is compared with the baseline decoder trained at its width and lambda; the other rungs have
