@@ -7,6 +7,19 @@ DATA=(--train-data ../shared/datasets/bsds500/train --val-data ../shared/dataset
 declare -A LAMBDA=([1]=0.001 [2]=0.003 [3]=0.008 [4]=0.02 [5]=0.1 [6]=0.5)
 # Rungs that ship seed 002's lighter decoders too.
 DECODER_RUNGS=(2 3)
+# The rungs asked for ($3...; default: the list $1), each one of the list $2: sets RUNGS, or stops with one
+# line and exit 2 before anything is trained or written.
+pick_rungs() {
+  local default=$1 known=$2 rung
+  shift 2
+  RUNGS=("$@")
+  [ ${#RUNGS[@]} -gt 0 ] || read -ra RUNGS <<< "$default"
+  for rung in "${RUNGS[@]}"; do
+    [[ " $known " == *" $rung "* ]] && continue
+    echo "$(basename "$0"): no rung '$rung' (choose from $known)" >&2
+    exit 2
+  done
+}
 # Moves a finished run's model ($1) over the shipped one named $2: only once training is done, because the
 # shipped model is the run's warm-start source until then.
 ship() { rm -rf "saved_models/$2" && mv "$1" "saved_models/$2"; }

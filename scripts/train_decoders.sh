@@ -7,10 +7,9 @@
 #   usage: scripts/train_decoders.sh [RUNG ...]    (default: the DECODER_RUNGS of train_common.sh)
 source "$(dirname "$0")/train_common.sh"
 
-rungs=("$@")
-[ ${#rungs[@]} -gt 0 ] || rungs=("${DECODER_RUNGS[@]}")
+pick_rungs "${DECODER_RUNGS[*]}" "1 2 3 4 5" "$@"
 for decoder in K3x3 2L-K3x3 2L 2L-K9x9; do
-  for rung in "${rungs[@]}"; do
+  for rung in "${RUNGS[@]}"; do
     name="bls2017-$decoder-mse-$rung"
     [ -e "runs/$name-joint/done" ] && continue
     "$TFCOMP" train -a bls2017 -N 64 --decoder "$decoder" --lambda "${LAMBDA[$rung]}" "${DATA[@]}" \

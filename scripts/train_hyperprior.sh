@@ -11,9 +11,8 @@ source "$(dirname "$0")/train_common.sh"
 declare -A DONOR=([1]=2 [2]=3 [3]=4)
 MODEL=(-a bmshj2018 -N 64 --hyper-filters 64 --transforms bls2017)
 
-rungs=("$@")
-[ ${#rungs[@]} -gt 0 ] || rungs=(1 2 3)
-for rung in "${rungs[@]}"; do
+pick_rungs "1 2 3" "1 2 3" "$@"
+for rung in "${RUNGS[@]}"; do
   name="bmshj2018-mse-$rung"
   [ -e "runs/$name-fit/done" ] && continue
   "$TFCOMP" train "${MODEL[@]}" --lambda "${LAMBDA[${DONOR[$rung]}]}" "${DATA[@]}" --fit-hyperprior \

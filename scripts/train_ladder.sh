@@ -10,9 +10,8 @@
 source "$(dirname "$0")/train_common.sh"
 declare -A DONOR=([1]=2 [3]=2 [4]=3 [5]=4 [6]=5)
 
-rungs=("$@")
-[ ${#rungs[@]} -gt 0 ] || rungs=(2 1 3 4 5)
-for rung in "${rungs[@]}"; do
+pick_rungs "2 1 3 4 5" "1 2 3 4 5 6" "$@"
+for rung in "${RUNGS[@]}"; do
   name="bls2017-mse-$rung"
   donor="runs/bls2017-mse-${DONOR[$rung]:-}/weights/latest"
   [ -e "$donor.index" ] || donor="saved_models/bls2017-mse-${DONOR[$rung]:-}"
