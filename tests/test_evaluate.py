@@ -4,7 +4,7 @@ import json
 import math
 import os
 
-from conftest import TINY, run_tfcomp
+from conftest import TINY, TINY_HIGH, run_tfcomp
 
 
 def test_evaluate_writes_every_output(zoo_env, image_folder, tmp_path):
@@ -67,3 +67,26 @@ def test_interleaved_timing_runs_blocks_in_rounds():
     # Each round: a's warm-up and two timed calls, then b's.
     assert calls == (["a"] * 3 + ["b"] * 3) * 2
     assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_recorded_metrics_are_strict_json_where_no_jpeg_gain_exists(tiny_zoo, tmp_path, monkeypatch):
+    import shutil
+
+    from tfcomp import zoo
+    from tfcomp.cli.evaluate_cmd import record_metrics
+
+    monkeypatch.setenv("TFCOMP_MODELS", shutil.copytree(tiny_zoo, tmp_path / "zoo"))
+    zoo._index.cache_clear()
+    try:
+        point = dict(bpp=0.5, psnr=30.0, ms_ssim=0.95, ssim=0.9)
+        record_metrics(dict(codecs={TINY: point, TINY_HIGH: point}, psnr_gain_vs_jpeg={TINY_HIGH: 1.2345},
+                            images=2, image_dir="kodak"))
+    finally:
+        zoo._index.cache_clear()
+
+    def strict(constant):
+        raise ValueError(f"not JSON: {constant}")
+    kodak = {name: json.loads((tmp_path / "zoo" / name / "metadata.json").read_text(),
+                              parse_constant=strict)["kodak"] for name in (TINY, TINY_HIGH)}
+    assert kodak[TINY]["psnr_gain_vs_jpeg_db"] is None and kodak[TINY_HIGH]["psnr_gain_vs_jpeg_db"] == 1.234
+    assert kodak[TINY]["bpp"] == 0.5 and kodak[TINY]["images"] == 2

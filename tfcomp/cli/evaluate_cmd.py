@@ -83,7 +83,9 @@ def record_metrics(summary: dict) -> None:
         if name in shipped:
             meta = read_metadata(shipped[name])
             meta["kodak"] = {k: round(point[k], 4) for k in ("bpp", "psnr", "ms_ssim", "ssim")}
+            # null, not NaN (which strict JSON readers reject), where the run had no JPEG curve at this rate.
+            gain = summary["psnr_gain_vs_jpeg"].get(name, math.nan)
             meta["kodak"].update(images=summary["images"], image_dir=summary["image_dir"],
-                                 psnr_gain_vs_jpeg_db=round(summary["psnr_gain_vs_jpeg"].get(name, math.nan), 3))
+                                 psnr_gain_vs_jpeg_db=None if math.isnan(gain) else round(gain, 3))
             write_metadata(shipped[name], meta)
             print(f"recorded Kodak metrics in {shipped[name]}/metadata.json")
