@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Seed 002's width (N=192) for the baseline and K3x3 decoders of rungs 2 and 3, on a CPU: each N=64 model is
-# widened to N=192 (its weights fill the leading channels, new channels start switched off, so the wide model
-# starts at the narrow one's image; its rate grows by what the zeros of the new latent channels cost under the
-# prior they copy, 0.04 bpp at rung 2 and 0.19 at rung 3) and fine-tuned end to end at the rung's lambda. Ships
-# them on ladders of their own (bls2017-n192, bls2017-K3x3-n192), so they stay off the N=64 curve. Resumable:
-# rerun it.
+# widened to N=192 (its weights fill the leading channels, new channels start switched off and their prior is
+# narrowed into the zero bin, so the wide model starts at the narrow one's image and rate) and fine-tuned end to
+# end at the rung's lambda. Ships them on ladders of their own (bls2017-n192, bls2017-K3x3-n192), so they stay
+# off the N=64 curve. Resumable: rerun it.
 #   usage: scripts/train_wide_decoders.sh [RUNG ...]    (default: the DECODER_RUNGS of train_common.sh)
 source "$(dirname "$0")/train_common.sh"
 
