@@ -11,6 +11,7 @@ import os
 
 import tensorflow as tf
 import tensorflow_compression as tfc
+import tensorflow_probability as tfp
 
 from tfcomp import registry
 from tfcomp.errors import TfcompError
@@ -93,13 +94,12 @@ ZERO_BIN_TAIL = 0.2
 def _narrow_prior_channels(prior: tfc.NoisyDeepFactorized, channels: range, reach: float) -> None:
     """Compresses the deep factorized density of the given channels along its axis (its first layer's
     weights scaled up) until its 2^-8 tails lie within +-reach."""
-    tails = tf.abs(tf.stack([tfc.distributions.helpers.lower_tail(prior, 2 ** -8),
-                             tfc.distributions.helpers.upper_tail(prior, 2 ** -8)]))
+    tails = tf.abs(tf.stack([tfc.lower_tail(prior, 2 ** -8), tfc.upper_tail(prior, 2 ** -8)]))
     scale = tf.maximum(1.0, tf.reduce_max(tf.gather(tails, list(channels), axis=1), axis=0) / reach)
     # (channels, filters, 1): softplus of it multiplies the input.
     first_layer = next(v for v in prior.trainable_variables if v.name.endswith("matrix_0:0"))
     value = first_layer.numpy()
-    value[list(channels)] = tfc.distributions.deep_factorized.log_expm1(
+    value[list(channels)] = tfp.math.softplus_inverse(
         tf.nn.softplus(value[list(channels)]) * scale[:, None, None]).numpy()
     first_layer.assign(value)
 
