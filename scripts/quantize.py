@@ -11,7 +11,7 @@ bits) and converted to a fully int8 model (no float tensors: checked).
 Results go to results/deployment/quantization.{json,md}; QAT TFLite files to build/quantization/.
 Finished models are kept in the JSON and skipped on a rerun (--redo reruns them).
 
-    .venv/bin/python scripts/quantize.py [--models bls2017-mse-5,...] [--steps 600] [--lr 2e-5] [--limit N]
+    .venv/bin/python scripts/quantize.py [--models bls2017-n64-mse-5,...] [--steps 600] [--lr 2e-5] [--limit N]
 """
 from __future__ import annotations
 

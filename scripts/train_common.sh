@@ -3,8 +3,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TFCOMP=.venv/bin/tfcomp
 DATA=(--train-data ../shared/datasets/bsds500/train --val-data ../shared/datasets/bsds500/val)
-# Ladder lambdas, rung 1 (smallest files) to rung 5 (rung 6: an unshipped experiment, see train_ladder.sh).
+# N=64 lambdas, rung 1 (smallest files) to 6: rungs 1-3 ship in the ladder; 4 and 5 ship as bls2017-n64-mse-4/5,
+# the donors of the ladder's N=192 rungs 4-6 (train_wide_rungs.sh) and of bmshj2018-mse-3; 6 is an unshipped
+# experiment (see train_ladder.sh).
 declare -A LAMBDA=([1]=0.001 [2]=0.003 [3]=0.008 [4]=0.02 [5]=0.1 [6]=0.5)
+# The shipped name of N=64 rung $1.
+n64_name() { if [ "$1" -le 3 ]; then echo "bls2017-mse-$1"; else echo "bls2017-n64-mse-$1"; fi; }
 # Rungs that ship seed 002's lighter decoders too.
 DECODER_RUNGS=(2 3)
 # The rungs asked for ($3...; default: the list $1), each one of the list $2: sets RUNGS, or stops with one

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the shipped bmshj2018 (scale hyperprior) ladder on bls2017's transforms: each rung keeps the trained
-# transforms of the bls2017 rung one step up, frozen, and fits the new hyperprior to their latents (rate only,
+# transforms of the N=64 bls2017 rung one step up, frozen, and fits the new hyperprior to their latents (rate only,
 # on cached latents: tfcomp/training/hyperprior_fit.py). The crops are 320x320 of the full-resolution
 # training images, so the hyper-latents have 5x5 positions: on 128x128 crops (2x2, all at a border) the
 # hyperprior predicted Kodak's scales worse than one fixed scale per channel, and the ladder was 26% behind
@@ -17,6 +17,6 @@ for rung in "${RUNGS[@]}"; do
   [ -e "runs/$name-fit/done" ] && continue
   "$TFCOMP" train "${MODEL[@]}" --lambda "${LAMBDA[${DONOR[$rung]}]}" "${DATA[@]}" --fit-hyperprior \
       --no-downsample --patch 320 --steps 6000 --lr 1e-3 --final-lr 5e-5 \
-      --init-from "saved_models/bls2017-mse-${DONOR[$rung]}" --workdir "runs/$name-fit" "runs/$name-fit/out/$name"
+      --init-from "saved_models/$(n64_name "${DONOR[$rung]}")" --workdir "runs/$name-fit" "runs/$name-fit/out/$name"
   ship "runs/$name-fit/out/$name" "$name" && touch "runs/$name-fit/done"
 done

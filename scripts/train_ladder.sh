@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Trains the shipped bls2017 ladder on the BSDS500 training images (never Kodak), the way it was trained.
+# Trains the shipped N=64 bls2017 models on the BSDS500 training images (never Kodak), the way they were
+# trained: the ladder's rungs 1-3 and bls2017-n64-mse-4/5 (the donors of the N=192 rungs 4-6, which
+# scripts/train_wide_rungs.sh trains next).
 # Joint stage: rung 2 from scratch; every other rung warm-started from its neighbour towards rung 2
 # (1 <- 2, 3 <- 2, 4 <- 3, 5 <- 4, 6 <- 5; a donor not trained here is read from saved_models/).
 # Rungs 2 and 3, which also ship lighter decoders (scripts/train_decoders.sh, warm-started from these
@@ -12,9 +14,9 @@ declare -A DONOR=([1]=2 [3]=2 [4]=3 [5]=4 [6]=5)
 
 pick_rungs "2 1 3 4 5" "1 2 3 4 5 6" "$@"
 for rung in "${RUNGS[@]}"; do
-  name="bls2017-mse-$rung"
-  donor="runs/bls2017-mse-${DONOR[$rung]:-}/weights/latest"
-  [ -e "$donor.index" ] || donor="saved_models/bls2017-mse-${DONOR[$rung]:-}"
+  name=$(n64_name "$rung")
+  donor="runs/$(n64_name "${DONOR[$rung]:-0}")/weights/latest"
+  [ -e "$donor.index" ] || donor="saved_models/$(n64_name "${DONOR[$rung]:-0}")"
   case "$rung" in
     2) schedule=(--steps 18000 --lr 5e-4 --final-lr 5e-5) ;;
     # The top rate moves slowly from its neighbour (rung 5's 4,000 steps went from 0.58 to 0.80 bpp).
