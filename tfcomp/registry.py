@@ -11,6 +11,7 @@ ARCHITECTURES: dict[str, str] = {
     "bls2017": "tfcomp.models.bls2017:BLS2017",
     "bmshj2018": "tfcomp.models.bmshj2018:BMSHJ2018",
     "slimcae": "tfcomp.models.slimcae:SlimCAE",
+    "ms2020vr": "tfcomp.models.ms2020vr:MS2020VR",
 }
 
 

@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Registers the verb and its options."""
     p = sub.add_parser("train", help="train a model (resumable; TensorBoard logs in the work dir)",
                        description="Train a registered model. Killed runs resume from WORKDIR/backup. "
-                                   "Keras architectures: bls2017, bmshj2018, slimcae (a SavedModel directory). "
+                                   "Keras architectures: bls2017, bmshj2018, slimcae, ms2020vr (a SavedModel directory). "
                                    "Seed systems: sdae, resae, resae-denoiser, klt (a model file; OUTPUT defaults "
                                    "to the file the codec loads). shallow trains on the image it compresses.")
     p.add_argument("--architecture", "-a", default="bls2017", help="registered architecture (default: %(default)s)")
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                      "architectures and sdae; resae: runs/resae/CONFIG)")
     p.add_argument("output", nargs="?", help="SavedModel directory (metadata.json goes inside) or model file")
 
-    keras = p.add_argument_group("bls2017, bmshj2018, slimcae")
+    keras = p.add_argument_group("bls2017, bmshj2018, slimcae, ms2020vr")
     keras.add_argument("--lambda", dest="lmbda", type=float, default=0.01, help="rate-distortion trade-off")
     keras.add_argument("--num-filters", "-N", type=int, default=128, help="filters per layer")
     keras.add_argument("--decoder", default="baseline",
@@ -46,7 +46,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="bmshj2018: the paper's transforms, or bls2017's so a factorized model can warm-start it")
     keras.add_argument("--widths", type=_numbers(int), help="slimcae: comma-separated widths, widest first "
                                                            "(default: 192,144,96,72,48)")
-    keras.add_argument("--lambdas", type=_numbers(float), help="slimcae: one lambda per width (default: seed 001's)")
+    keras.add_argument("--lambdas", type=_numbers(float), help="slimcae: one lambda per width (default: seed 001's); "
+                                                               "ms2020vr: one per quality level, ascending")
+    keras.add_argument("--slices", dest="num_slices", type=int, help="ms2020vr: latent slices coded in turn (default: 4)")
+    keras.add_argument("--slice-filters", type=int, help="ms2020vr: filters of each slice's parameter network "
+                                                         "(default: 128)")
+    keras.add_argument("--donor-lambda", type=float, help="ms2020vr: lambda of the --init-from model, which sets "
+                                                          "the initial gains (default: 0.035)")
     keras.add_argument("--gdn", choices=("switchable", "slimmable", "modulated"), default="switchable",
                        help="slimcae: GDN variant (default: %(default)s)")
     keras.add_argument("--chroma-weight", type=float, default=0.0,
@@ -147,7 +153,8 @@ def _model_args(args: argparse.Namespace) -> dict:
     given = dict(lmbda=args.lmbda, num_filters=args.num_filters, decoder=args.decoder,
                  distortion=args.distortion, transforms=args.transforms,
                  num_hyper_filters=args.num_hyper_filters or args.num_filters, widths=args.widths,
-                 lambdas=args.lambdas, gdn=args.gdn, chroma_weight=args.chroma_weight)
+                 lambdas=args.lambdas, gdn=args.gdn, chroma_weight=args.chroma_weight,
+                 num_slices=args.num_slices, slice_filters=args.slice_filters, donor_lambda=args.donor_lambda)
     accepted = inspect.signature(registry.model_class(args.architecture).__init__).parameters
     return {k: v for k, v in given.items() if k in accepted and v is not None}
 
