@@ -22,14 +22,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                          "time: shallow-cnn-cN or shallow-lstm-cN (code length N, e.g. 32, "
                                          "64, 80; shallow = shallow-lstm-c64)")
     quality = p.add_mutually_exclusive_group()
-    quality.add_argument("-q", "--quality", type=int, metavar="N",
-                         help="rung N of the model's ladder (1 = smallest files; see `tfcomp zoo`)")
+    quality.add_argument("-q", "--quality", type=float, metavar="Q",
+                         help="quality Q of a variable-rate model, any value in its range (e.g. 1..8; "
+                              "see `tfcomp zoo`), or rung Q of a ladder (1 = smallest files)")
     quality.add_argument("--width", type=int, metavar="W",
                          help="slimmable models (slimcae): code at width W, e.g. -m slimcae --width 96")
     quality.add_argument("--target-bpp", type=float, metavar="BPP",
-                         help="best rung whose file stays within BPP bits per pixel for this image")
+                         help="largest file within BPP bits per pixel for this image (a variable-rate model: "
+                              "within 3%% below BPP; a ladder: its best rung that fits)")
     quality.add_argument("--target-psnr", type=float, metavar="DB",
-                         help="cheapest rung reaching DB PSNR on this image (else the top rung, with a warning)")
+                         help="smallest file reaching DB PSNR on this image (else the top quality or rung, "
+                              "with a warning)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("input", help="image file")
     p.add_argument("output", nargs="?", help="output file (default: INPUT with the suffix .tfc)")
@@ -70,10 +73,15 @@ def compress(args: argparse.Namespace) -> int:
         data = codec.encode(image, grayscale=grayscale)
     else:
         rungs = registry.ladder(args.model)
-        choice = ladder.choose(rungs, image, grayscale, args.target_bpp, args.target_psnr)
+        if getattr(rungs[0], "quality_range", None):
+            choice = ladder.choose_quality(rungs[0], image, grayscale, args.target_bpp, args.target_psnr)
+            picked = f"quality {choice.codec.quality:g}"
+        else:
+            choice = ladder.choose(rungs, image, grayscale, args.target_bpp, args.target_psnr)
+            picked = f"rung {rungs.index(choice.codec) + 1} of {len(rungs)}"
         codec, data = choice.codec, choice.data
         achieved = f", {choice.psnr:.2f} dB" if choice.psnr is not None else ""
-        note(f"picked rung {rungs.index(codec) + 1} of {len(rungs)} ({codec.name}){achieved}")
+        note(f"picked {picked} ({codec.name}){achieved}")
         if choice.warning:
             print(f"tfcomp: warning: {choice.warning}", file=sys.stderr)
     images.atomic_write(output, data, overwrite=args.force)

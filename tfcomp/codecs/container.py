@@ -12,7 +12,9 @@ import zlib
 from tfcomp.errors import TfcompError
 
 MAGIC = b"TFCP"
+# Version 1 files have no optional fields; a writer uses version 2 only when a file has one.
 VERSION = 1
+VERSIONS = (1, 2)
 HASH_BYTES = 16
 MAX_SIDE = 1 << 15
 MAX_PIXELS = 1 << 28
@@ -21,6 +23,11 @@ _FIXED = struct.Struct(">4sBB")          # magic, version, model-name length
 _IMAGE = struct.Struct(">IIBBB")         # height, width, channels, variant, number of parts
 _PART = struct.Struct(">HHI")            # latent height, latent width, string length
 _CRC = struct.Struct(">I")
+# Version 2 adds, after the part count, a field count and per field: tag (u8), length (u8), payload.
+_FIELD = struct.Struct(">BB")
+TAG_QUALITY = 1  # u16: the quality a variable-rate model coded at, in thousandths (4.5 -> 4500)
+QUALITY_SCALE = 1000
+_QUALITY = struct.Struct(">H")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +42,23 @@ class Container:
     variant: int
     latent_shapes: tuple[tuple[int, int], ...]
     strings: tuple[bytes, ...]
+    quality: float | None = None  # variable-rate models: the quality coded at, a multiple of 1/QUALITY_SCALE
+
+
+def quantize_quality(quality: float) -> float:
+    """The quality as a file records it (thousandths): encode with this value so the decoder uses the same."""
+    return round(quality * QUALITY_SCALE) / QUALITY_SCALE
+
+
+def _fields(c: Container) -> list[bytes]:
+    """The optional fields of a version 2 header."""
+    fields = []
+    if c.quality is not None:
+        steps = round(c.quality * QUALITY_SCALE)
+        if not 0 < steps < 1 << 16:
+            raise ValueError(f"quality {c.quality} out of the header's range")
+        fields.append(_FIELD.pack(TAG_QUALITY, _QUALITY.size) + _QUALITY.pack(steps))
+    return fields
 
 
 def pack(c: Container) -> bytes:
@@ -44,8 +68,11 @@ def pack(c: Container) -> bytes:
         raise ValueError("model name must be 1..255 ASCII bytes")
     if len(c.table_hash) != HASH_BYTES or len(c.strings) != len(c.latent_shapes):
         raise ValueError("bad table hash or parts")
-    body = [_FIXED.pack(MAGIC, VERSION, len(name)), name, c.table_hash,
+    fields = _fields(c)
+    body = [_FIXED.pack(MAGIC, 2 if fields else 1, len(name)), name, c.table_hash,
             _IMAGE.pack(c.height, c.width, c.channels, c.variant, len(c.strings))]
+    if fields:
+        body += [bytes([len(fields)]), *fields]
     body += [_PART.pack(h, w, len(s)) for (h, w), s in zip(c.latent_shapes, c.strings)]
     body += list(c.strings)
     data = b"".join(body)
@@ -63,8 +90,9 @@ def unpack(data: bytes) -> Container:
         raise TfcompError("not a tfcomp file (bad magic bytes)")
     _need(data, _FIXED.size, "header")
     _, version, name_length = _FIXED.unpack_from(data)
-    if version != VERSION:
-        raise TfcompError(f"unsupported tfcomp format version {version} (this tfcomp reads {VERSION})")
+    if version not in VERSIONS:
+        raise TfcompError(f"unsupported tfcomp format version {version} (this tfcomp reads "
+                          f"{', '.join(map(str, VERSIONS))})")
     offset = _FIXED.size
     _need(data, offset + name_length + HASH_BYTES + _IMAGE.size, "header")
     try:
@@ -80,6 +108,9 @@ def unpack(data: bytes) -> Container:
         raise TfcompError(f"corrupt tfcomp file (absurd image size {height}x{width})")
     if channels not in (1, 3) or not 0 < parts <= MAX_PARTS:
         raise TfcompError("corrupt tfcomp file (bad channel or part count)")
+    quality = None
+    if version == 2:
+        quality, offset = _read_fields(data, offset)
     _need(data, offset + parts * _PART.size, "part table")
     table = [_PART.unpack_from(data, offset + i * _PART.size) for i in range(parts)]
     offset += parts * _PART.size
@@ -94,4 +125,24 @@ def unpack(data: bytes) -> Container:
         strings.append(data[offset:offset + length])
         offset += length
     return Container(model, table_hash, height, width, channels, variant,
-                     tuple((h, w) for h, w, _ in table), tuple(strings))
+                     tuple((h, w) for h, w, _ in table), tuple(strings), quality)
+
+
+def _read_fields(data: bytes, offset: int) -> tuple[float | None, int]:
+    """(quality or None, offset after the fields) of a version 2 header."""
+    _need(data, offset + 1, "header fields")
+    count, offset, quality = data[offset], offset + 1, None
+    for _ in range(count):
+        _need(data, offset + _FIELD.size, "header fields")
+        tag, length = _FIELD.unpack_from(data, offset)
+        offset += _FIELD.size
+        _need(data, offset + length, "header fields")
+        if tag != TAG_QUALITY:
+            raise TfcompError(f"tfcomp file uses header field {tag}, which this tfcomp does not know (newer tfcomp?)")
+        if length != _QUALITY.size or quality is not None:
+            raise TfcompError("corrupt tfcomp file (bad quality field)")
+        (steps,) = _QUALITY.unpack_from(data, offset)
+        if steps == 0:
+            raise TfcompError("corrupt tfcomp file (quality 0)")
+        quality, offset = steps / QUALITY_SCALE, offset + length
+    return quality, offset

@@ -1,11 +1,13 @@
 """Quality ladders: the shipped models of one family ordered by rate, and picking a rung for a target."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
 
 from tfcomp import zoo
+from tfcomp.codecs import container
 from tfcomp.codecs.base import Codec
 from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.errors import TfcompError
@@ -18,14 +20,17 @@ def ladder(name: str | None) -> list[LearnedCodec]:
     return [codec for m in zoo.family_rungs(family) for codec in rate_points(m)]
 
 
-def rung(name: str | None, quality: int):
-    """Rung `quality` (1 = smallest files) of a ladder, or of a baseline's sweep ('klt')."""
+def rung(name: str | None, quality: float):
+    """A variable-rate model at any quality in its range, else rung `quality` (1 = smallest files) of a
+    ladder or of a baseline's sweep ('klt')."""
     from tfcomp import registry
 
     rungs = registry.ladder(name)
-    if not 1 <= quality <= len(rungs):
+    if getattr(rungs[0], "quality_range", None):
+        return LearnedCodec(rungs[0].path, quality=quality)
+    if quality != int(quality) or not 1 <= quality <= len(rungs):
         raise TfcompError(f"quality must be 1..{len(rungs)} for the {rungs[0].family} ladder")
-    return rungs[quality - 1]
+    return rungs[int(quality) - 1]
 
 
 @dataclasses.dataclass
@@ -64,3 +69,50 @@ def choose(rungs: list[Codec], image: np.ndarray, grayscale: bool = False,
         best = Choice(rungs[0], data, metrics.bits_per_pixel(len(data), height, width), None,
                       warning=f"no rung fits {target_bpp} bpp; used the smallest rung")
     return best
+
+
+# --target-bpp on a variable-rate model stops once the file is within this fraction below the target.
+BPP_TOLERANCE = 0.03
+# --target-psnr stops when the bracketing qualities are this close.
+PSNR_QUALITY_STEP = 0.01
+
+
+def choose_quality(codec: LearnedCodec, image: np.ndarray, grayscale: bool = False,
+                   target_bpp: float | None = None, target_psnr: float | None = None) -> Choice:
+    """Bisection on a variable-rate model's quality, on real files: the largest file within target_bpp (and
+    within BPP_TOLERANCE of it where the range allows), or the smallest file that reaches target_psnr."""
+    height, width = image.shape[:2]
+    low, high = codec.quality_range
+
+    def code(quality: float) -> Choice:
+        codec.set_quality(quality)
+        data = codec.encode(image, grayscale=grayscale)
+        psnr = metrics.psnr(image, codec.decode(data)) if target_psnr is not None else None
+        return Choice(copy.copy(codec), data,
+                      metrics.bits_per_pixel(len(data), height, width), psnr)
+
+    def good(choice: Choice) -> bool:
+        return choice.psnr >= target_psnr if target_psnr is not None else choice.bpp <= target_bpp
+
+    below, above = code(low), code(high)
+    if not good(below) and target_bpp is not None:
+        below.warning = f"no quality fits {target_bpp} bpp; used the lowest ({low:g}, {below.bpp:.4f} bpp)"
+        return below
+    if good(above) == (target_bpp is not None):
+        # Every quality fits the size, or none reaches the PSNR: the top quality either way.
+        if target_psnr is not None:
+            above.warning = f"no quality reaches {target_psnr} dB; used the highest ({above.psnr:.2f} dB)"
+        return above
+    if target_psnr is not None and good(below):
+        return below
+    while above.codec.quality - below.codec.quality > 2 / container.QUALITY_SCALE:
+        if target_bpp is not None and below.bpp >= (1 - BPP_TOLERANCE) * target_bpp:
+            break
+        if target_psnr is not None and above.codec.quality - below.codec.quality <= PSNR_QUALITY_STEP:
+            break
+        middle = code((below.codec.quality + above.codec.quality) / 2)
+        if good(middle) == (target_bpp is not None):
+            below = middle
+        else:
+            above = middle
+    return below if target_bpp is not None else above

@@ -14,10 +14,11 @@ from tfcomp.training.saving import read_metadata
 
 
 class LearnedCodec(Codec):
-    """One rate point of a trained model loaded from its SavedModel directory: the model itself, or one
-    width of a slimmable model (whose index every file stores in its `variant` byte)."""
+    """One rate point of a trained model loaded from its SavedModel directory: the model itself, one width of
+    a slimmable model (whose index every file stores in its `variant` byte), or one quality of a
+    variable-rate model (stored in the file's quality field)."""
 
-    def __init__(self, path: str, width_index: int | None = None):
+    def __init__(self, path: str, width_index: int | None = None, quality: float | None = None):
         self.path = path
         self.metadata = read_metadata(path)
         self.family = self.metadata.get("family", self.metadata["architecture"])
@@ -26,6 +27,24 @@ class LearnedCodec(Codec):
             raise TfcompError(f"{self.model_name} has no width index {width_index}"
                               + (f" (widths {self.widths})" if self.widths else " (not a slimmable model)"))
         self.width_index = width_index if width_index is not None else (0 if self.widths else None)
+        self.quality = None
+        if self.quality_range is not None:
+            self.set_quality(self.metadata.get("default_quality", 1.0) if quality is None else quality)
+        elif quality is not None:
+            raise TfcompError(f"--quality with a fraction is for variable-rate models, not {self.model_name}")
+
+    @property
+    def quality_range(self) -> tuple[float, float] | None:
+        """(lowest, highest) quality of a variable-rate model, else None."""
+        qualities = self.metadata.get("qualities")
+        return None if qualities is None else (float(qualities[0]), float(qualities[1]))
+
+    def set_quality(self, quality: float) -> None:
+        """Codes at another quality of a variable-rate model (rounded as the file header records it)."""
+        low, high = self.quality_range
+        if not low <= quality <= high:
+            raise TfcompError(f"quality must be {low:g}..{high:g} for {self.model_name}")
+        self.quality = container.quantize_quality(quality)
 
     @property
     def model_name(self) -> str:
@@ -34,13 +53,19 @@ class LearnedCodec(Codec):
 
     @property
     def name(self) -> str:
-        """The rate point's name: the model's, with '-w<width>' for a width of a slimmable model."""
+        """The rate point's name: the model's, with '-w<width>' for a width of a slimmable model and
+        '-q<quality>' for a quality of a variable-rate model."""
+        if self.quality is not None:
+            return f"{self.model_name}-q{self.quality:g}"
         return self.model_name if self.widths is None else f"{self.model_name}-w{self.widths[self.width_index]}"
 
     def _width(self) -> tuple:
-        """The extra argument a slimmable model's coding functions take."""
+        """The extra argument the coding functions take: a slimmable model's width index, a variable-rate
+        model's quality."""
         import tensorflow as tf
 
+        if self.quality is not None:
+            return (tf.constant(self.quality, tf.float32),)
         return () if self.widths is None else (tf.constant(self.width_index, tf.int32),)
 
     @functools.cached_property
@@ -76,7 +101,7 @@ class LearnedCodec(Codec):
             model=self.model_name, table_hash=self.table_hash, height=image.shape[0], width=image.shape[1],
             channels=1 if grayscale else 3, variant=self.width_index or 0,
             latent_shapes=tuple(tuple(int(v) for v in s) for s in shapes.numpy()),
-            strings=tuple(strings.numpy())))
+            strings=tuple(strings.numpy()), quality=self.quality))
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decompresses a .tfc file made by this model."""
@@ -92,10 +117,19 @@ class LearnedCodec(Codec):
             raise TfcompError(f"file's entropy-table hash does not match model {self.name!r} (different version?)")
         if c.latent_shapes != self.expected_latent_shapes(c.height, c.width):
             raise TfcompError("corrupt tfcomp file (latent shape does not match image size)")
+        if (c.quality is None) != (self.quality_range is None):
+            raise TfcompError("corrupt tfcomp file (quality field " +
+                              ("missing for a variable-rate model)" if c.quality is None else "on a fixed-rate model)"))
+        if c.quality is not None and c.quality != self.quality:
+            self.set_quality(c.quality)
         import tensorflow as tf
 
-        image = self.model.decompress(tf.constant(c.strings), tf.constant([c.height, c.width], tf.int32),
-                                      tf.constant(c.latent_shapes, tf.int32), *self._width())
+        try:
+            image = self.model.decompress(tf.constant(c.strings), tf.constant([c.height, c.width], tf.int32),
+                                          tf.constant(c.latent_shapes, tf.int32), *self._width())
+        except tf.errors.InvalidArgumentError:
+            # The range decoder's sanity check: the coded data is not what this model wrote.
+            raise TfcompError("corrupt tfcomp file (range decoding failed)") from None
         return image.numpy()
 
     def estimated_bits(self, image: np.ndarray) -> float:
@@ -124,19 +158,28 @@ class LearnedCodec(Codec):
 
 
 def rate_points(metadata: dict) -> list[LearnedCodec]:
-    """Every rate point of a shipped model, smallest files first (a slimmable model's narrowest width)."""
+    """Every rate point of a shipped model, smallest files first (a slimmable model's narrowest width, a
+    variable-rate model's integer qualities)."""
     widths = metadata["config"].get("widths")
+    if metadata.get("qualities"):
+        low, high = metadata["qualities"]
+        return [LearnedCodec(metadata["path"], quality=q) for q in range(int(low), int(high) + 1)]
     if not widths:
         return [LearnedCodec(metadata["path"])]
     return [LearnedCodec(metadata["path"], i) for i in reversed(range(len(widths)))]
 
 
-def load(name: str | None = None, width: int | None = None) -> LearnedCodec:
+def load(name: str | None = None, width: int | None = None, quality: float | None = None) -> LearnedCodec:
     """A shipped model by full name or architecture (its default; the CLI default when None), at a width
-    for slimmable models ('NAME-w96' names one too)."""
+    for slimmable models ('NAME-w96' names one too) or a quality for variable-rate ones ('NAME-q3.5')."""
+    base, _, suffix = (name or "").rpartition("-q")
+    if quality is None and base and _is_number(suffix) and _is_model(base):
+        name, quality = base, float(suffix)
     base, _, suffix = (name or "").rpartition("-w")
     if width is None and base and suffix.isdigit() and _is_model(base):
         name, width = base, int(suffix)
+    if quality is not None:
+        return LearnedCodec(zoo.resolve(name), quality=quality)
     codec = LearnedCodec(zoo.resolve(name))
     if width is None:
         return codec
@@ -144,6 +187,14 @@ def load(name: str | None = None, width: int | None = None) -> LearnedCodec:
         raise TfcompError(f"{codec.model_name} has no width {width}"
                           + (f" (widths {codec.widths})" if codec.widths else " (not a slimmable model)"))
     return LearnedCodec(codec.path, codec.widths.index(width))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _is_model(name: str) -> bool:
@@ -168,7 +219,7 @@ def load_for_file(c: container.Container) -> LearnedCodec:
         raise TfcompError(f"file needs model {c.model!r}, which is not installed") from None
     codec = LearnedCodec(path)
     if not codec.widths:
-        return codec  # decode_container rejects any variant but 0
+        return codec  # decode_container rejects any variant but 0 and takes the file's quality
     if not c.variant < len(codec.widths):
         raise TfcompError(f"corrupt tfcomp file (width index {c.variant} of a {len(codec.widths)}-width model)")
     codec.width_index = c.variant
