@@ -230,9 +230,12 @@ class MS2020VR(CodecModel):
             network.check_bounds()
 
     def entropy_table_tensors(self) -> list[tf.Tensor]:
-        """The tables both sides must share: hashed into every file's header."""
+        """What both sides must share, hashed into every file's header: the tables, and the parameter
+        networks' weights (bit patterns), which pick a table and a mean for every latent."""
+        networks = [self.hyper_synthesis_transform, *self.slice_transforms.networks]
+        weights = [tf.bitcast(w, tf.int32) for network in networks for w in network.weights]
         return [self.entropy_model.cdf, self.entropy_model.cdf_offset,
-                self.side_entropy_model.cdf, self.side_entropy_model.cdf_offset]
+                self.side_entropy_model.cdf, self.side_entropy_model.cdf_offset, *weights]
 
     def latent_channels(self) -> int:
         """Channels of the latent tensor handed between analysis and synthesis."""
