@@ -112,6 +112,11 @@ class ExactNetwork(tf.keras.layers.Layer):
         for conv in self.convs:
             conv.check_bounds()
 
+    def weight_bits(self) -> list[tf.Tensor]:
+        """The weights' float32 bit patterns as int32, for a model's table hash: the coder's indexes depend on
+        them, so a file must not decode with other weights."""
+        return [tf.bitcast(w, tf.int32) for w in self.weights]
+
 
 def to_fixed_point(x: tf.Tensor) -> tf.Tensor:
     """Values (integers, or with at most ACTIVATION_BITS fractional bits) as clipped fixed-point integers in

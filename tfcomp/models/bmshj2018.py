@@ -3,12 +3,17 @@
 Data flows top to bottom: analysis -> hyper-analysis of |y| -> factorized side information z ->
 hyper-synthesis predicts a scale per latent -> Gaussian conditional codes y -> synthesis.
 A file has two parts: the latents (stride 16) and the hyper-latents (stride 64).
+
+The hyper-synthesis picks every latent's table, so it runs in fixed point when coding (tfcomp.layers.exact):
+the same indexes on every machine, whatever float kernels its library has. Its transposed convolutions are
+written in sub-pixel form (stride-1 convolutions and depth_to_space), which that fixed-point layer computes.
 """
 from __future__ import annotations
 
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfcomp.layers.exact import ExactConv2D, ExactNetwork, fixed_point_index, to_fixed_point
 from tfcomp.models import bls2017
 from tfcomp.models.common import CodecModel
 
@@ -53,12 +58,13 @@ def hyper_analysis_transform(num_filters: int) -> tf.keras.Sequential:
     ], name="hyper_analysis")
 
 
-def hyper_synthesis_transform(num_filters: int) -> tf.keras.Sequential:
-    """z -> a fractional scale index per latent element."""
-    return tf.keras.Sequential([
-        _conv(num_filters, 5, 2, "layer_0", tf.nn.relu, down=False),
-        _conv(num_filters, 5, 2, "layer_1", tf.nn.relu, down=False),
-        _conv(num_filters, 3, 1, "layer_2", None, down=False),
+def hyper_synthesis_transform(num_filters: int) -> ExactNetwork:
+    """z -> a fractional scale index per latent element: the paper's 5x5/2, 5x5/2 and 3x3 transposed
+    convolutions in sub-pixel form (a 5x5 kernel upsampling by 2 reads 3x3 inputs per output phase)."""
+    return ExactNetwork([
+        ExactConv2D(num_filters, 3, upsample=2, name="layer_0"),
+        ExactConv2D(num_filters, 3, upsample=2, name="layer_1"),
+        ExactConv2D(num_filters, 3, relu=False, name="layer_2"),
     ], name="hyper_synthesis")
 
 
@@ -113,8 +119,15 @@ class BMSHJ2018(CodecModel):
         return conditional, side
 
     def _indexes(self, z_hat: tf.Tensor, y_shape: tf.Tensor) -> tf.Tensor:
-        """Scale indexes for the latents, cropped to their size (z covers y rounded up to 4)."""
+        """Fractional scale indexes for the latents (float path, training), cropped to their size (z covers
+        y rounded up to 4)."""
         return self.hyper_synthesis_transform(z_hat)[:, :y_shape[1], :y_shape[2], :]
+
+    def _coding_indexes(self, z_hat: tf.Tensor, y_shape: tf.Tensor) -> tf.Tensor:
+        """Integer scale indexes (as float32) from the fixed-point hyper-synthesis: what the coder uses, the
+        same on every machine."""
+        u = self.hyper_synthesis_transform.exact(to_fixed_point(z_hat))[:, :y_shape[1], :y_shape[2], :]
+        return tf.cast(fixed_point_index(u, NUM_SCALES), tf.float32)
 
     def latent_bits(self, y: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """(y_hat, bits per image of latents and hyper-latents) with noise (training) or rounding (eval)."""
@@ -133,11 +146,14 @@ class BMSHJ2018(CodecModel):
     def enable_coding(self) -> None:
         """Fixes the range-coding tables; call after training, before saving or compressing."""
         self.entropy_model, self.side_entropy_model = self._entropy_models(compression=True)
+        self.hyper_synthesis_transform.check_bounds()
 
     def entropy_table_tensors(self) -> list[tf.Tensor]:
-        """The tables both sides must share: hashed into every file's header."""
+        """What both sides must share, hashed into every file's header: the tables, and the hyper-synthesis
+        weights (bit patterns), which pick a table for every latent."""
         return [self.entropy_model.cdf, self.entropy_model.cdf_offset,
-                self.side_entropy_model.cdf, self.side_entropy_model.cdf_offset]
+                self.side_entropy_model.cdf, self.side_entropy_model.cdf_offset,
+                *self.hyper_synthesis_transform.weight_bits()]
 
     def latent_channels(self) -> int:
         """Channels of the latent tensor handed between analysis and synthesis."""
@@ -149,7 +165,7 @@ class BMSHJ2018(CodecModel):
         z = self.hyper_analysis_transform(abs(y))
         side_string = self.side_entropy_model.compress(z)
         z_hat = self.side_entropy_model.decompress(side_string, tf.shape(z)[1:-1])
-        string = self.entropy_model.compress(y, self._indexes(z_hat, tf.shape(y)))
+        string = self.entropy_model.compress(y, self._coding_indexes(z_hat, tf.shape(y)))
         return tf.concat([string, side_string], 0), tf.stack([tf.shape(y)[1:-1], tf.shape(z)[1:-1]])
 
     @tf.function(input_signature=[tf.TensorSpec(shape=(None,), dtype=tf.string),
@@ -158,7 +174,7 @@ class BMSHJ2018(CodecModel):
         """(strings, shapes) -> quantized latents (1, h, w, N): hyper-latents first, then the latents."""
         z_hat = self.side_entropy_model.decompress(strings[1:], latent_shapes[1])
         shape = tf.concat([[1], latent_shapes[0], [self.num_filters]], 0)
-        return self.entropy_model.decompress(strings[:1], self._indexes(z_hat, shape))
+        return self.entropy_model.decompress(strings[:1], self._coding_indexes(z_hat, shape))
 
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
     def estimate_bits(self, x):
@@ -166,5 +182,5 @@ class BMSHJ2018(CodecModel):
         y = self.analyze(x)
         z = self.hyper_analysis_transform(abs(y))
         z_hat, side_bits = self.side_entropy_model(z, training=False)
-        _, bits = self.entropy_model(y, self._indexes(z_hat, tf.shape(y)), training=False)
+        _, bits = self.entropy_model(y, self._coding_indexes(z_hat, tf.shape(y)), training=False)
         return tf.reduce_sum(bits) + tf.reduce_sum(side_bits)
