@@ -18,7 +18,7 @@ from tfcomp.data.images import read_image
 from tfcomp.data.locations import dataset_dir
 from tfcomp.data.pipeline import list_images
 from tfcomp.errors import TfcompError
-from tfcomp.export import delegates, plain_decoder, tflite
+from tfcomp.export import delegates, plain_decoder, portable, tflite
 from tfcomp.models.common import table_hash
 from tfcomp.samples import SAMPLE_IMAGE
 from tfcomp.training.saving import load_keras_model
@@ -45,7 +45,9 @@ class ExportedModel:
     def __init__(self, path: str, width_index: int | None = None):
         # The codec checks the width index and names the rate point, as for compressing.
         codec = LearnedCodec(path, width_index)
-        self.metadata, self.width_index, self.name = codec.metadata, codec.width_index, codec.name
+        # A variable-rate model exports once for all its qualities: its name carries no '-q' suffix.
+        self.metadata, self.width_index = codec.metadata, codec.width_index
+        self.name = codec.model_name if codec.quality is not None else codec.name
         self.model = load_keras_model(path)
         self.model.enable_coding()
         if table_hash(self.model.entropy_tables().numpy()) != self.metadata["entropy_table_sha256"]:
@@ -91,11 +93,17 @@ class ExportedModel:
                            "quantization_offset itself",
             "quantization_offset": self.offset.tolist(),
         }
-        if self.metadata["architecture"] == "bmshj2018":
-            tables["note"] = ("scale-hyperprior: these are the Gaussian conditional's tables, indexed per "
-                              "latent by the hyper-synthesis output; the side information z has its own tables "
-                              "in the SavedModel. Decode y with the SavedModel's entropy_decode on the host.")
+        if self.metadata["architecture"] in ("bmshj2018", "ms2020vr"):
+            tables["symbol_rule"] = ("symbol = decoded index + cdf_offset[scale index]; the scale index of each "
+                                     "latent comes from the fixed-point networks (decoder section, docs/FORMAT.md)")
+            tables["note"] = ("hyperprior: these are the Gaussian conditional's tables, one per scale index; the side "
+                              "information z has its own tables in decoder.side_entropy")
         return tables
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the model codes at a quality (its synthesis then reads gained, non-integer latents)."""
+        return self.metadata.get("qualities") is not None
 
 
 def convert_modes(exported: ExportedModel, modes: tuple[str, ...] = tflite.MODES, images: list[str] | None = None,
@@ -128,6 +136,13 @@ def export(path: str, out_dir: str, width_index: int | None = None, modes: tuple
 def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite.MODES,
           images: list[str] | None = None, latent_shape: tuple[int | None, int | None] = (None, None)) -> dict:
     """export() for a model already rebuilt."""
+    if exported.variable_rate and {"int8", "int8-qat"} & set(modes):
+        # The synthesis of a variable-rate model reads y_hat times the quality's inverse gain, not integers.
+        modes = tuple(m for m in modes if m in tflite.FLOAT_ACTIVATION_MODES)
+        if not modes:
+            float_modes = ", ".join(tflite.FLOAT_ACTIVATION_MODES)
+            raise TfcompError(f"{exported.name}: full-integer modes need integer symbols; a variable-rate model's "
+                              f"synthesis reads gained latents (choose from {float_modes})")
     images = images or calibration_images()
     # Everything is converted before anything is written: a failed mode leaves no partial export.
     flatbuffers = convert_modes(exported, modes, images, latent_shape)
@@ -162,6 +177,7 @@ def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite
         "output": "RGB pixels: float modes give 0..255 floats (round them); int8 gives q, "
                   "pixel = (q - zero_point) * scale from files.int8.output.quantization",
         "entropy": exported.entropy_tables(),
+        "decoder": portable.decoder_section(exported.model, exported.name, out_dir, exported.width_index),
         "files": files,
         "converter": {"tensorflow": tf.__version__, "tensorflow_compression": TFC_VERSION},
     }
