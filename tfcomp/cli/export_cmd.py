@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     t = targets.add_parser("tflite", help="the decoder (synthesis transform) as .tflite files",
                            description="Write NAME.<mode>.tflite per mode and NAME.json (latent shape rule, "
-                                       "quantization, operators and delegate checks, entropy tables).")
+                                       "quantization, operators and delegate checks, entropy tables, and what "
+                                       "tflite/tfcdecode.py needs: side tables, NAME.fixed.bin networks).")
     t.add_argument("-m", "--model", default=None, help="shipped model or family (default: the zoo default)")
     t.add_argument("--width", type=int, default=None, help="width of a slimmable model (default: every width)")
     t.add_argument("--modes", default=",".join(TFLITE_MODES),
@@ -26,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--latent-shape", default=None, metavar="HxW",
                    help="fix the latent size (e.g. 32x48 for 512x768 images; NPU delegates want fixed shapes)")
     t.add_argument("-o", "--out", default="tflite", help="output folder (default: tflite)")
+    t.add_argument("--tables-only", action="store_true",
+                   help="rewrite an existing NAME.json's range-coding tables and the portable decoder's files, "
+                        "keeping the .tflite files (refused if the synthesis changed)")
     t.set_defaults(run=run_tflite)
 
     s = targets.add_parser("savedmodel", help="a SavedModel for serving",
@@ -79,6 +83,10 @@ def run_tflite(args: argparse.Namespace) -> int:
     from tfcomp.export import tflite_export
 
     for index in indices:
+        if args.tables_only:
+            manifest = tflite_export.refresh(path, args.out, index)
+            print(f"{os.path.join(args.out, manifest['name'] + '.json')}: tables and decoder section refreshed")
+            continue
         manifest = tflite_export.export(path, args.out, index, modes, latent_shape=shape)
         for mode, entry in manifest["files"].items():
             ops = ", ".join(entry["operators"])

@@ -185,3 +185,31 @@ def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite
         json.dump(manifest, f, indent=1)
         f.write("\n")
     return manifest
+
+
+def refresh(path: str, out_dir: str, width_index: int | None = None) -> dict:
+    """Rewrites an existing NAME.json's tables, table hash and decoder section (and NAME.fixed.bin) from the
+    model, keeping its .tflite files: for a model whose coding tables or parameter networks changed and whose
+    synthesis did not. The float32 file is converted again and must equal the one on record."""
+    exported = ExportedModel(path, width_index)
+    manifest_path = os.path.join(out_dir, f"{exported.name}.json")
+    if not os.path.exists(manifest_path):
+        raise TfcompError(f"{manifest_path}: nothing to refresh (export the model first)")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    for entry in manifest["files"].values():
+        with open(os.path.join(out_dir, entry["file"]), "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != entry["sha256"]:
+                raise TfcompError(f"{entry['file']}: differs from its manifest entry")
+    if "float32" not in manifest["files"]:
+        raise TfcompError(f"{manifest_path}: refreshing needs the float32 file to check the synthesis against")
+    flatbuffer = tflite.convert(exported.plain(split_phases=True), "float32")
+    if hashlib.sha256(flatbuffer).hexdigest() != manifest["files"]["float32"]["sha256"]:
+        raise TfcompError(f"{exported.name}: the synthesis changed; export the model again instead of refreshing")
+    manifest.update(model=exported.metadata["name"], entropy_table_sha256=exported.metadata["entropy_table_sha256"],
+                    entropy=exported.entropy_tables(),
+                    decoder=portable.decoder_section(exported.model, exported.name, out_dir, exported.width_index))
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    return manifest
