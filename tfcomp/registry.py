@@ -102,7 +102,10 @@ def codec_family(name: str) -> list:
     ladder = zoo.family_rungs(name)
     if ladder:
         return [c for m in ladder for c in rate_points(m)]
-    return [codec(name)]
+    single = codec(name)
+    if getattr(single, "quality_range", None) and name == single.model_name:
+        return rate_points(dict(single.metadata, path=single.path))  # a variable-rate model: all its levels
+    return [single]
 
 
 def file_codec(name: str | None, width: int | None = None):

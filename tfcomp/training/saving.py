@@ -77,7 +77,8 @@ def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
             "analysis": int(sum(v.shape.num_elements() for v in model.analysis_transform.weights)),
             "synthesis": int(sum(v.shape.num_elements() for v in model.synthesis_transform.weights)),
         },
-        **({"qualities": [1, model.levels]} if hasattr(model, "levels") else {}),
+        **({"qualities": [1, model.levels], "default_quality": model.default_quality}
+           if hasattr(model, "levels") else {}),
         "training": training,
         "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "savedmodel_sha256": directory_sha256(staging),
