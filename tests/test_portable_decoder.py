@@ -114,6 +114,17 @@ def test_files_of_the_default_models_decode_from_the_tflite_folder(name, crop):
     assert np.abs(image.astype(int) - codec.decode(data).astype(int)).max() <= 1
 
 
+def test_large_images_are_synthesized_in_tiles_without_seams(crop, monkeypatch):
+    data = learned.load("bls2017-mse-2").encode(crop)
+    whole, _ = tfcdecode.decode(data, TFLITE)
+    monkeypatch.setattr(tfcdecode, "TILE_PIXELS", 0)
+    monkeypatch.setattr(tfcdecode, "TILE", 3)  # 3x3-latent tiles (48 pixels) with 4 latents of context
+    tiled, _ = tfcdecode.decode(data, TFLITE)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+    with pytest.raises(tfcdecode.DecodeError, match="above this decoder's limit"):
+        tfcdecode.decode(data, TFLITE, max_pixels=100 * 100)
+
+
 def test_exported_manifests_match_the_shipped_models():
     """A model refitted or retrained without re-exporting tflite/ would make the decoder refuse its files."""
     for path in sorted(os.listdir(TFLITE)):

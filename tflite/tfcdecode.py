@@ -34,6 +34,12 @@ MAX_OVERREAD = 36
 # Elias-gamma prefix length: tfc's encoder writes at most 30 zeros for an int32 value.
 MAX_GAMMA_BITS = 30
 ACTIVATION_BITS, WEIGHT_BITS = 10, 14
+# Images above TILE_PIXELS are synthesized in tiles of TILE latents with MARGIN latents of context on every
+# side (more than the synthesis transforms' reach of 2 latents), so memory stays bounded and there is no seam;
+# tfcomp decompress does the same (tfcomp/codecs/tiling.py). Larger than MAX_DECODE_PIXELS is refused unless
+# the caller allows it (max_pixels).
+TILE, MARGIN, TILE_PIXELS = 64, 4, 1 << 22
+MAX_DECODE_PIXELS = 1 << 26
 ACTIVATION_LIMIT = float(1 << 20)  # |fixed-point activation| <= 2**20 (1024 in value units)
 
 
@@ -484,16 +490,30 @@ def find_model(directory: str, c: Container) -> PortableModel:
 
 
 def decode(data: bytes, directory: str, mode: str = "float32", threads: int | None = None,
-           model: PortableModel | None = None) -> tuple[np.ndarray, Container]:
+           model: PortableModel | None = None, max_pixels: int = MAX_DECODE_PIXELS) -> tuple[np.ndarray, Container]:
     """A .tfc file's image, (H, W, 3) uint8, and its container; DecodeError names what is wrong with a file."""
     c = parse_container(data)
+    if c.height * c.width > max_pixels:
+        raise DecodeError(f"image of {c.height}x{c.width} pixels is above this decoder's limit of {max_pixels:,} "
+                          "pixels (raise it with --max-pixels)")
     if model is None:
         model = find_model(directory, c)
     else:
         model.check(c)
     _, inputs = model.latents(c)
-    pixels = model.synthesize(inputs, mode, threads)[0, :c.height, :c.width]
-    return np.clip(np.round(pixels), 0, 255).astype(np.uint8), c
+    stride = model.manifest["decoder"]["latent_strides"][0]
+    tile = TILE if c.height * c.width > TILE_PIXELS else max(inputs.shape[1:3])
+    image = np.empty((c.height, c.width, 3), np.uint8)
+    rows, cols = inputs.shape[1:3]
+    for top in range(0, rows, tile):
+        for left in range(0, cols, tile):
+            top_m, left_m = max(0, top - MARGIN), max(0, left - MARGIN)
+            crop = inputs[:, top_m:min(rows, top + tile + MARGIN), left_m:min(cols, left + tile + MARGIN)]
+            pixels = model.synthesize(crop, mode, threads)[0, (top - top_m) * stride:, (left - left_m) * stride:]
+            height, width = min(c.height - top * stride, tile * stride), min(c.width - left * stride, tile * stride)
+            image[top * stride:top * stride + height, left * stride:left * stride + width] = \
+                np.clip(np.round(pixels[:height, :width]), 0, 255)
+    return image, c
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -507,10 +527,12 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: this module's folder)")
     parser.add_argument("--mode", default="float32", help="which TFLite synthesis to run (default: float32)")
     parser.add_argument("--threads", type=int, default=None, help="TFLite threads (default: every core)")
+    parser.add_argument("--max-pixels", type=int, default=MAX_DECODE_PIXELS,
+                        help=f"refuse larger images (default: {MAX_DECODE_PIXELS:,}; the format allows {MAX_PIXELS:,})")
     args = parser.parse_args(argv)
     try:
         with open(args.input, "rb") as f:
-            image, c = decode(f.read(), args.dir, args.mode, args.threads)
+            image, c = decode(f.read(), args.dir, args.mode, args.threads, max_pixels=args.max_pixels)
         from PIL import Image
 
         picture = Image.fromarray(image, "RGB")
