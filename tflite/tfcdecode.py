@@ -168,6 +168,9 @@ def scan_tables(lookup: list[int]) -> list[Table]:
     return tables
 
 
+BIT = Table(1, [0, 1, 2], False)  # the escape code's bits
+
+
 class RangeDecoder:
     """tfc's RangeDecoder over one string, with EntropyDecodeChannel/Index's overflow decoding on top."""
 
@@ -208,19 +211,7 @@ class RangeDecoder:
 
     def _bit(self) -> int:
         """One bit under the binary uniform CDF [0, 1, 2] at precision 1."""
-        size = self.size_minus1 + 1
-        bit = int(2 * (((self.value - self.base) & M32) + 1) > size)
-        a = (size >> 1) if bit else 0
-        self.base = (self.base + a) & M32
-        self.size_minus1 = (size - 1 if bit else (size >> 1) - 1) - a
-        if self.size_minus1 < 0x10000:
-            self.base, self.size_minus1 = (self.base << 16) & M32, (self.size_minus1 << 16) | 0xFFFF
-            p = self.position
-            self.value = ((self.value << 16) & M32) | (self.data[p] << 8) | self.data[p + 1]
-            self.position += 2
-            if self.position > self.end + MAX_OVERREAD:
-                raise DecodeError("corrupt tfcomp file (range decoder ran past the end of its string)")
-        return bit
+        return int(self.decode([BIT])[0])
 
     def _escaped(self, max_value: int) -> int:
         """The value behind an escape symbol: Elias-gamma magnitude, then a sign bit (OverflowDecode)."""
