@@ -37,6 +37,8 @@ sys.path.insert(0, REPO)
 DEFAULT_MODELS = "bls2017,slimcae,slimcae-ms-ssim,bmshj2018"
 FUZZ_CROPS = ((64, 64), (80, 112))
 HANG_SECONDS = 5
+# Where in its quality range a variable-rate model codes each image (in turn): the ends and fractions between.
+QUALITY_FRACTIONS = (0.0, 0.1937, 0.4521, 0.5, 0.6789, 0.9, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ def rate_points(names: list[str]) -> list:
     return [point for name in names for point in registry.codec_family(name)]
 
 
-def prepare(point, images: list[str], work: str, qualities: list[float]) -> dict:
+def prepare(point, images: list[str], work: str) -> dict:
     """Exports the point, codes every image, records tfc's latents and `tfcomp decompress`'s image and times
     the TF decode (model loaded and warmed up, as the portable decoder's timing below)."""
     import tensorflow as tf
@@ -68,8 +70,9 @@ def prepare(point, images: list[str], work: str, qualities: list[float]) -> dict
     entries = []
     for i, path in enumerate(images):
         image = read_image(path)[0]
-        if qualities and point.quality is not None:
-            point.set_quality(qualities[i % len(qualities)])
+        if point.quality is not None:  # a variable-rate model: fractions of its quality range, in turn
+            low, high = point.quality_range
+            point.set_quality(low + QUALITY_FRACTIONS[i % len(QUALITY_FRACTIONS)] * (high - low))
         data = point.encode(image)
         stem = os.path.splitext(os.path.basename(path))[0]
         with open(os.path.join(folder, stem + ".tfc"), "wb") as f:
@@ -308,8 +311,6 @@ def main() -> int:
     parser.add_argument("--worker", choices=("decode", "fuzz"), help=argparse.SUPPRESS)
     parser.add_argument("--python", help="interpreter of a venv with numpy, Pillow and ai-edge-litert only")
     parser.add_argument("--models", default=DEFAULT_MODELS, help=f"models or families (default: {DEFAULT_MODELS})")
-    parser.add_argument("--qualities", default="1,2.345,3.5,4.75,6.125,8",
-                        help="qualities a variable-rate model cycles through over the images")
     parser.add_argument("--images", default=os.path.join(REPO, "..", "shared", "datasets", "kodak"))
     parser.add_argument("--limit", type=int, default=24, help="images per rate point (default: 24)")
     parser.add_argument("--fuzz", type=int, default=10000, help="fuzzed inputs (default: 10000; 0: none)")
@@ -325,7 +326,6 @@ def main() -> int:
         parser.error("--python is required")
     images = sorted(os.path.join(args.images, f) for f in os.listdir(args.images) if f.endswith(".png"))[:args.limit]
     work = os.path.join(args.out, "work")
-    qualities = [float(q) for q in args.qualities.split(",") if q]
     summary = {"date": time.strftime("%Y-%m-%d"), "portable_python": args.python, "images": len(images),
                "points": []}
     fuzz_files, fuzz_exports = [], []
@@ -333,7 +333,7 @@ def main() -> int:
         if point.quality is not None and summary["points"] and summary["points"][-1]["model"] == point.model_name:
             continue  # a variable-rate model: one export, its files at several qualities
         started = time.time()
-        job = prepare(point, images, work, qualities)
+        job = prepare(point, images, work)
         result = run_worker(args.python, "decode", job)
         if result.returncode != 0:
             raise SystemExit(f"{point.name}: portable worker failed:\n{result.stderr}")
@@ -341,7 +341,8 @@ def main() -> int:
         summary.update(tensorflow_importable=decoded["tensorflow_importable"], runtime=decoded["runtime"])
         rows = decoded["results"]
         summary["points"].append({
-            "point": job["point"] if point.quality is None else f"{point.model_name} (q {args.qualities})",
+            "point": job["point"] if point.quality is None else f"{point.model_name} (qualities "
+                     + ", ".join(sorted({f"{e['quality']:g}" for e in job["entries"]}, key=float)) + ")",
             "model": point.model_name, "files": len(rows),
             "latents_identical": sum(r["latents_identical"] for r in rows),
             "max_difference": max(r["max_difference"] for r in rows),

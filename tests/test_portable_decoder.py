@@ -89,6 +89,14 @@ def test_finish_refuses_a_string_decoded_with_other_tables():
         decoder.finish()
 
 
+def test_an_escape_followed_by_endless_zero_bits_is_refused():
+    """tfc's OverflowDecode loops forever here (value == base after the escape, zeros past the end of the
+    string: every gamma bit decodes as 0); the prefix is capped at 30 zeros, the most an int32 needs."""
+    decoder = tfcdecode.RangeDecoder(bytes([0x00, 0x10, 0x00, 0x00]))  # value = the escape interval's start
+    with pytest.raises(tfcdecode.DecodeError, match="overflow code too long"):
+        decoder.decode(tfcdecode.scan_tables([-12, 0, 1, 4096]))
+
+
 @pytest.fixture(scope="module")
 def crop() -> np.ndarray:
     """A 128x192 crop of the bundled Kodak sample (odd sizes exercise the crop to H x W)."""
