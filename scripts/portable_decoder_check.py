@@ -13,7 +13,7 @@ decoded in a worker process with a 5 s alarm; a worker that dies is counted as a
     .venv/bin/python scripts/portable_decoder_check.py --python /path/to/litert-venv/bin/python \
         [--models bls2017,slimcae,bmshj2018] [--fuzz 10000] [--out results/portable_decoder]
 
-Writes OUT/summary.json and OUT/summary.md; exports, files and reference images go to OUT/work.
+Writes OUT/summary.json and OUT/summary.md; exports, files and reference images go to --work (OUT/work).
 """
 from __future__ import annotations
 
@@ -315,6 +315,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=24, help="images per rate point (default: 24)")
     parser.add_argument("--fuzz", type=int, default=10000, help="fuzzed inputs (default: 10000; 0: none)")
     parser.add_argument("--out", default=os.path.join(REPO, "results", "portable_decoder"))
+    parser.add_argument("--work", help="exports, coded files and reference images (default: OUT/work)")
     args = parser.parse_args()
     if args.worker == "decode":
         print(json.dumps(worker_decode(json.load(sys.stdin))))
@@ -325,7 +326,7 @@ def main() -> int:
     if not args.python:
         parser.error("--python is required")
     images = sorted(os.path.join(args.images, f) for f in os.listdir(args.images) if f.endswith(".png"))[:args.limit]
-    work = os.path.join(args.out, "work")
+    work = args.work or os.path.join(args.out, "work")
     summary = {"date": time.strftime("%Y-%m-%d"), "portable_python": args.python, "images": len(images),
                "points": []}
     fuzz_files, fuzz_exports = [], []
