@@ -132,10 +132,25 @@ def ladder(name: str | None) -> list:
     return ladders.ladder(name)
 
 
-def decode_file(data: bytes):
+def decode_file(data: bytes, max_pixels: int | None = None, tile: int | None = None):
     """Decodes any .tfc file with the codec its header names: (uint8 RGB image, parsed container)."""
-    from tfcomp.codecs import container, learned
+    from tfcomp.codecs import container
 
     c = container.unpack(data)
-    baseline = _baseline(c.model)
-    return (baseline or learned.load_for_file(c)).decode_container(c), c
+    return codec_for_file(c, max_pixels, tile).decode_container(c), c
+
+
+def codec_for_file(c, max_pixels: int | None = None, tile: int | None = None):
+    """The codec, its model loaded, that decodes a parsed file. Images above max_pixels (default: the
+    container's DEFAULT_MAX_PIXELS) are refused before anything is allocated; tile: see LearnedCodec.tile."""
+    from tfcomp.codecs import container, learned
+
+    limit = container.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if c.height * c.width > limit:
+        raise TfcompError(f"image is {c.width}x{c.height}, above the limit of {limit} pixels (--max-pixels)")
+    codec = _baseline(c.model)
+    if codec is None:
+        codec = learned.load_for_file(c)
+        codec.tile = tile
+        codec.model  # noqa: B018  (loading it now keeps its time out of the decoding's deadline)
+    return codec

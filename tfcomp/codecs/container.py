@@ -18,6 +18,9 @@ VERSIONS = (1, 2)
 HASH_BYTES = 16
 MAX_SIDE = 1 << 15
 MAX_PIXELS = 1 << 28
+# What a decoder accepts unless told otherwise (--max-pixels, up to MAX_PIXELS): 67 megapixels, above the
+# largest camera photos, and within a few GB when decoding.
+DEFAULT_MAX_PIXELS = 1 << 26
 MAX_PARTS = 8
 _FIXED = struct.Struct(">4sBB")          # magic, version, model-name length
 _IMAGE = struct.Struct(">IIBBB")         # height, width, channels, variant, number of parts

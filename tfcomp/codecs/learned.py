@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import numpy as np
 
 from tfcomp import zoo
-from tfcomp.codecs import container
+from tfcomp.codecs import container, tiling
 from tfcomp.codecs.base import Codec
 from tfcomp.errors import TfcompError
 from tfcomp.training.saving import read_metadata
@@ -28,6 +29,8 @@ class LearnedCodec(Codec):
                               + (f" (widths {self.widths})" if self.widths else " (not a slimmable model)"))
         self.width_index = width_index if width_index is not None else (0 if self.widths else None)
         self.quality = None
+        # Tile side for the transforms: None picks tiling for large images (tfcomp.codecs.tiling), 0 never tiles.
+        self.tile: int | None = None
         if self.quality_range is not None:
             self.set_quality(self.metadata.get("default_quality", 1.0) if quality is None else quality)
         elif quality is not None:
@@ -68,22 +71,11 @@ class LearnedCodec(Codec):
             return (tf.constant(self.quality, tf.float32),)
         return () if self.widths is None else (tf.constant(self.width_index, tf.int32),)
 
-    @functools.cached_property
+    @property
     def model(self):
-        """The loaded SavedModel (tensorflow_compression must be imported for its custom ops)."""
-        import tensorflow as tf
-        import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
-
-        model = tf.saved_model.load(self.path)
-        self._check_tables(model)
-        return model
-
-    def _check_tables(self, model) -> None:
-        from tfcomp.models.common import table_hash
-
-        digest = table_hash(model.entropy_tables().numpy())
-        if digest != self.metadata["entropy_table_sha256"]:
-            raise TfcompError(f"{self.name}: entropy tables do not match its metadata (damaged model?)")
+        """The loaded SavedModel, shared by every codec of this model in the process (a batch loads it once)."""
+        with _LOADING:  # batch workers wait for the one copy
+            return _saved_model(self.path, self.metadata["entropy_table_sha256"], self.model_name)
 
     @property
     def table_hash(self) -> bytes:
@@ -94,9 +86,20 @@ class LearnedCodec(Codec):
         """Latent sizes this model produces for an image size (one per coded part)."""
         return tuple((math.ceil(height / s), math.ceil(width / s)) for s in self.metadata["latent_strides"])
 
+    @property
+    def stride(self) -> int:
+        """Pixels per latent."""
+        return self.metadata["latent_strides"][0]
+
     def encode(self, image: np.ndarray, grayscale: bool = False) -> bytes:
-        """Compresses a uint8 RGB image into a .tfc file."""
-        strings, shapes = self.model.compress(image, *self._width())
+        """Compresses a uint8 RGB image into a .tfc file (large images tile by tile, the same file format)."""
+        w = self._width()
+        tile = tiling.tile_size(*image.shape[:2], self.tile)
+        if tile:
+            y = tiling.analyze(lambda crop: self.model.analyze(crop, *w), image, self.stride, tile)
+            strings, shapes = self.model.entropy_encode(y, *w)
+        else:
+            strings, shapes = self.model.compress(image, *w)
         return container.pack(container.Container(
             model=self.model_name, table_hash=self.table_hash, height=image.shape[0], width=image.shape[1],
             channels=1 if grayscale else 3, variant=self.width_index or 0,
@@ -124,13 +127,19 @@ class LearnedCodec(Codec):
             self.set_quality(c.quality)
         import tensorflow as tf
 
+        w, strings, shapes = self._width(), tf.constant(c.strings), tf.constant(c.latent_shapes, tf.int32)
+        tile = tiling.tile_size(c.height, c.width, self.tile)
         try:
-            image = self.model.decompress(tf.constant(c.strings), tf.constant([c.height, c.width], tf.int32),
-                                          tf.constant(c.latent_shapes, tf.int32), *self._width())
+            if not tile:
+                return self.model.decompress(strings, tf.constant([c.height, c.width], tf.int32), shapes, *w).numpy()
+            y_hat = self.model.entropy_decode(strings, shapes, *w).numpy()
+            return tiling.synthesize(lambda crop, size: self.model.synthesize(crop, tf.constant(size, tf.int32), *w),
+                                     y_hat, c.height, c.width, self.stride, tile)
         except tf.errors.InvalidArgumentError:
             # The range decoder's sanity check: the coded data is not what this model wrote.
             raise TfcompError("corrupt tfcomp file (range decoding failed)") from None
-        return image.numpy()
+        except tf.errors.OpError as error:  # out of memory, for one: still one line, never a traceback
+            raise TfcompError(f"decoding failed ({type(error).__name__}: {error.message.splitlines()[0]})") from None
 
     def estimated_bits(self, image: np.ndarray) -> float:
         """The entropy model's rate estimate for an image, to compare with the real file size."""
@@ -155,6 +164,24 @@ class LearnedCodec(Codec):
             "entropy_decode": lambda: self.model.entropy_decode(strings, shapes, *w).numpy(),
             "synthesis": lambda: self.model.synthesize(y_hat, x_shape, *w).numpy(),
         }
+
+
+_LOADING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def _saved_model(path: str, table_sha256: str, name: str):
+    """The SavedModel at `path`, loaded once per process, after checking its tables against its metadata
+    (tensorflow_compression must be imported for its custom ops)."""
+    import tensorflow as tf
+    import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
+
+    from tfcomp.models.common import table_hash
+
+    model = tf.saved_model.load(path)
+    if table_hash(model.entropy_tables().numpy()) != table_sha256:
+        raise TfcompError(f"{name}: entropy tables do not match its metadata (damaged model?)")
+    return model
 
 
 def rate_points(metadata: dict) -> list[LearnedCodec]:
