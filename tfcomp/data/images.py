@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
+import threading
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -12,6 +14,8 @@ from tfcomp.errors import TfcompError
 
 # Decompression bombs: refuse anything above this many pixels before decoding it.
 MAX_PIXELS = 1 << 28
+# Pillow's own bomb check stops at about 179 megapixels; ours (max_pixels) is the one that applies.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 LOSSLESS_OUTPUTS = {".png": "PNG", ".ppm": "PPM", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
@@ -34,12 +38,14 @@ def to_rgb(image: Image.Image) -> tuple[np.ndarray, list[str]]:
     return np.asarray(image.convert("RGB"), dtype=np.uint8), notes
 
 
-def read_image(path: str) -> tuple[np.ndarray, bool, list[str]]:
-    """Image file -> (uint8 RGB array, was-grayscale flag, conversion notes); TfcompError if unusable."""
+def read_image(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, bool, list[str]]:
+    """Image file -> (uint8 RGB array, was-grayscale flag, conversion notes); TfcompError if unusable or
+    larger than max_pixels."""
     try:
         with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise TfcompError(f"{path}: {image.width}x{image.height} is too large (limit {MAX_PIXELS} pixels)")
+            if image.width * image.height > max_pixels:
+                raise TfcompError(f"{path}: {image.width}x{image.height} is too large (limit {max_pixels} pixels; "
+                                  "see --max-pixels)")
             image.load()
             grayscale = image.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F")
             array, notes = to_rgb(image)
@@ -52,6 +58,16 @@ def read_image(path: str) -> tuple[np.ndarray, bool, list[str]]:
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise TfcompError(f"{path}: empty image")
     return array, grayscale, notes
+
+
+def is_complete_image(path: str) -> bool:
+    """Whether an image file reads to its end (a PNG's chunks and checksums all present)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def image_bytes(array: np.ndarray, fmt: str = "PNG", grayscale: bool = False) -> bytes:
@@ -80,14 +96,30 @@ def check_writable(path: str, overwrite: bool = False) -> None:
         raise TfcompError(f"{path}: directory does not exist")
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def new_file_mode(path: str) -> int:
+    """The mode a written file gets: the replaced file's, else 0666 less the umask (as cp and Pillow leave it)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        with _UMASK_LOCK:  # reading the umask means setting it; batch workers write concurrently
+            umask = os.umask(0o022)
+            os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path: str, data: bytes, overwrite: bool = False) -> None:
-    """Writes bytes to a temporary file beside `path`, then renames it: no partial outputs."""
+    """Writes bytes to a temporary file beside `path`, then renames it: no partial outputs. The file gets
+    the usual permissions (new_file_mode), not mkstemp's owner-only 0600."""
     check_writable(path, overwrite)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tfcomp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            os.fchmod(f.fileno(), new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -1,0 +1,114 @@
+"""`tfcomp decompress` decodes in a child process with a deadline, so that no file can hang or crash it.
+
+tensorflow-compression's range decoder reads an escaped value's Elias-gamma prefix in an unbounded loop, and a
+crafted string makes it read zero bits forever (a 60-byte file hangs a TensorFlow op, which nothing in the
+process can interrupt). The parent process, which never imports TensorFlow, sends each file to a worker that
+keeps the models loaded; if the worker has not finished a file in time (DEADLINE_S plus S_PER_MEGAPIXEL for
+its size, counted once its model is loaded), or dies, the parent kills it, reports one error for that file,
+and starts another worker for the next.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+from tfcomp.errors import TfcompError
+
+DEADLINE_S = 5.0
+# Legitimate decoding takes 1-5 s per megapixel on two CPU cores with the widest shipped models.
+S_PER_MEGAPIXEL = 20.0
+_LENGTH = struct.Struct(">Q")
+
+
+def _send(stream, message) -> None:
+    data = pickle.dumps(message)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream):
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        raise EOFError
+    return pickle.loads(stream.read(_LENGTH.unpack(header)[0]))
+
+
+class Decoder:
+    """A worker process that decodes files for this process, restarted after a failure it cannot report."""
+
+    def __init__(self):
+        self.process = None
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "tfcomp.cli.sandbox"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+    def _wait(self, deadline: float | None):
+        """The worker's next message; None when the deadline passed first. EOFError when it died."""
+        stream = self.process.stdout
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not select.select([stream], [], [], timeout)[0]:
+            return None
+        return _receive(stream)
+
+    def decode(self, source: str, output: str, max_pixels: int, tile: int | None, force: bool) -> str:
+        """Decodes `source` into `output` in the worker; the line to print, or TfcompError."""
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        try:
+            _send(self.process.stdin, (source, output, max_pixels, tile, force))
+            message = self._wait(None)  # reading the file and loading its model
+            if message[0] == "decoding":
+                deadline = DEADLINE_S + S_PER_MEGAPIXEL * message[1] / 1e6
+                message = self._wait(time.monotonic() + deadline)
+                if message is None:
+                    self.close()
+                    raise TfcompError(f"{source}: decoding did not finish in {deadline:.0f} s "
+                                      "(a corrupt or hostile file; stopped)")
+        except (EOFError, BrokenPipeError):
+            code = self.process.wait()
+            self.process = None
+            reason = f"signal {-code}" if code < 0 else f"exit status {code}"
+            raise TfcompError(f"{source}: the decoder died ({reason})") from None
+        if message[0] == "error":
+            raise TfcompError(message[1])
+        return message[1]
+
+    def close(self) -> None:
+        """Stops the worker."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def _serve() -> None:
+    """The worker: decodes the files it is sent, one at a time, telling the parent when the decoding starts."""
+    from tfcomp.cli import coding_cmd
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but messages on the pipe
+    while True:
+        try:
+            source, output, max_pixels, tile, force = _receive(requests)
+        except EOFError:
+            return
+        try:
+            line = coding_cmd.decode_to_file(source, output, max_pixels, tile, force,
+                                             started=lambda pixels: _send(replies, ("decoding", pixels)))
+            _send(replies, ("done", line))
+        except TfcompError as error:
+            _send(replies, ("error", str(error)))
+        except Exception as error:  # a bug, not the file's fault: still one line for the parent to report
+            _send(replies, ("error", f"{source}: internal error ({type(error).__name__}: {error})"))
+
+
+if __name__ == "__main__":
+    _serve()
