@@ -5,8 +5,6 @@
 # Writes runs/bmshj2018-mse-N-exact/out/bmshj2018-mse-N; SHIP=1 moves it over the shipped model.
 #   usage: [SHIP=1] scripts/refit_exact_hyperprior.sh [RUNG ...]  (default: 1 2 3)
 source "$(dirname "$0")/train_common.sh"
-declare -A DONOR=([1]=2 [2]=3 [3]=4)
-MODEL=(-a bmshj2018 -N 64 --hyper-filters 64 --transforms bls2017)
 
 pick_rungs "1 2 3" "1 2 3" "$@"
 for rung in "${RUNGS[@]}"; do
@@ -15,7 +13,7 @@ for rung in "${RUNGS[@]}"; do
   grep -q exact "saved_models/$name/metadata.json" ||
     .venv/bin/python scripts/convert_exact_hyperprior.py "saved_models/$name"
   [ -e "runs/$name-exact/out/$name/metadata.json" ] ||
-    "$TFCOMP" train "${MODEL[@]}" --lambda "${LAMBDA[${DONOR[$rung]}]}" "${DATA[@]}" --fit-hyperprior \
+    "$TFCOMP" train "${HYPER_MODEL[@]}" --lambda "${LAMBDA[${HYPER_DONOR[$rung]}]}" "${DATA[@]}" --fit-hyperprior \
         --no-downsample --patch 320 --steps 1500 --lr 1e-4 --final-lr 1e-5 \
         --init-from "saved_models/$name" --workdir "runs/$name-exact" "runs/$name-exact/out/$name"
   if [ "${SHIP:-0}" = 1 ]; then ship "runs/$name-exact/out/$name" "$name"; fi

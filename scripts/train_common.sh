@@ -9,6 +9,9 @@ DATA=(--train-data ../shared/datasets/bsds500/train --val-data ../shared/dataset
 declare -A LAMBDA=([1]=0.001 [2]=0.003 [3]=0.008 [4]=0.02 [5]=0.1 [6]=0.5)
 # The shipped name of N=64 rung $1.
 n64_name() { if [ "$1" -le 3 ]; then echo "bls2017-mse-$1"; else echo "bls2017-n64-mse-$1"; fi; }
+# The bmshj2018 ladder: the N=64 rung whose transforms (and lambda) each hyperprior rung takes, and its options.
+declare -A HYPER_DONOR=([1]=2 [2]=3 [3]=4)
+HYPER_MODEL=(-a bmshj2018 -N 64 --hyper-filters 64 --transforms bls2017)
 # Rungs that ship seed 002's lighter decoders too.
 DECODER_RUNGS=(2 3)
 # The rungs asked for ($3...; default: the list $1), each one of the list $2: sets RUNGS, or stops with one

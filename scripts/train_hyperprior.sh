@@ -8,15 +8,13 @@
 # crops, stay frozen. Resumable: rerun it (finished rungs are skipped).
 #   usage: scripts/train_hyperprior.sh [RUNG ...]  (default: 1 2 3)
 source "$(dirname "$0")/train_common.sh"
-declare -A DONOR=([1]=2 [2]=3 [3]=4)
-MODEL=(-a bmshj2018 -N 64 --hyper-filters 64 --transforms bls2017)
 
 pick_rungs "1 2 3" "1 2 3" "$@"
 for rung in "${RUNGS[@]}"; do
   name="bmshj2018-mse-$rung"
   [ -e "runs/$name-fit/done" ] && continue
-  "$TFCOMP" train "${MODEL[@]}" --lambda "${LAMBDA[${DONOR[$rung]}]}" "${DATA[@]}" --fit-hyperprior \
+  "$TFCOMP" train "${HYPER_MODEL[@]}" --lambda "${LAMBDA[${HYPER_DONOR[$rung]}]}" "${DATA[@]}" --fit-hyperprior \
       --no-downsample --patch 320 --steps 6000 --lr 1e-3 --final-lr 5e-5 \
-      --init-from "saved_models/$(n64_name "${DONOR[$rung]}")" --workdir "runs/$name-fit" "runs/$name-fit/out/$name"
+      --init-from "saved_models/$(n64_name "${HYPER_DONOR[$rung]}")" --workdir "runs/$name-fit" "runs/$name-fit/out/$name"
   ship "runs/$name-fit/out/$name" "$name" && touch "runs/$name-fit/done"
 done
