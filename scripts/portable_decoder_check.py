@@ -279,6 +279,32 @@ def fuzz(python: str, files: list[str], exports: list[str], count: int) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def measure(point, images: list[str], work: str, python: str) -> dict:
+    """One rate point: the TF side here, then the portable side in the worker; the summary row and what the
+    fuzz run needs."""
+    exports = os.path.join(work, "exports")
+    for stale in (f for f in os.listdir(exports) if f.startswith(point.name + ".")) if os.path.isdir(exports) else ():
+        os.remove(os.path.join(exports, stale))  # exported by an earlier run, maybe from other weights
+    job = prepare(point, images, work)
+    result = run_worker(python, "decode", job)
+    if result.returncode != 0:
+        raise SystemExit(f"{point.name}: portable worker failed:\n{result.stderr}")
+    decoded = json.loads(result.stdout)
+    rows = decoded["results"]
+    qualities = sorted({f"{e['quality']:g}" for e in job["entries"] if e["quality"] is not None}, key=float)
+    row = {"point": job["point"] if not qualities else f"{point.model_name} (qualities {', '.join(qualities)})",
+           "model": point.model_name, "files": len(rows),
+           "latents_identical": sum(r["latents_identical"] for r in rows),
+           "max_difference": max(r["max_difference"] for r in rows),
+           "tf_ms": 1000 * float(np.mean([e["tf_seconds"] for e in job["entries"]])),
+           "portable_ms": 1000 * float(np.mean([r["seconds"] for r in rows])),
+           "latents_ms": 1000 * float(np.mean([r["latents_seconds"] for r in rows])),
+           "bpp": float(np.mean([8 * e["bytes"] for e in job["entries"]])) / (512 * 768)}
+    return {"row": row, "table_sha256": point.metadata["entropy_table_sha256"], "fuzz_files": job["fuzz_files"],
+            "export": job["export"], "tensorflow_importable": decoded["tensorflow_importable"],
+            "runtime": decoded["runtime"]}
+
+
 def report(summary: dict) -> str:
     """The Markdown summary."""
     lines = [f"# Portable decoder check ({summary['date']})", "",
@@ -330,30 +356,23 @@ def main() -> int:
     summary = {"date": time.strftime("%Y-%m-%d"), "portable_python": args.python, "images": len(images),
                "points": []}
     fuzz_files, fuzz_exports = [], []
+    os.makedirs(os.path.join(work, "points"), exist_ok=True)
     for point in rate_points(args.models.split(",")):
         if point.quality is not None and summary["points"] and summary["points"][-1]["model"] == point.model_name:
             continue  # a variable-rate model: one export, its files at several qualities
-        started = time.time()
-        job = prepare(point, images, work)
-        result = run_worker(args.python, "decode", job)
-        if result.returncode != 0:
-            raise SystemExit(f"{point.name}: portable worker failed:\n{result.stderr}")
-        decoded = json.loads(result.stdout)
-        summary.update(tensorflow_importable=decoded["tensorflow_importable"], runtime=decoded["runtime"])
-        rows = decoded["results"]
-        summary["points"].append({
-            "point": job["point"] if point.quality is None else f"{point.model_name} (qualities "
-                     + ", ".join(sorted({f"{e['quality']:g}" for e in job["entries"]}, key=float)) + ")",
-            "model": point.model_name, "files": len(rows),
-            "latents_identical": sum(r["latents_identical"] for r in rows),
-            "max_difference": max(r["max_difference"] for r in rows),
-            "tf_ms": 1000 * float(np.mean([e["tf_seconds"] for e in job["entries"]])),
-            "portable_ms": 1000 * float(np.mean([r["seconds"] for r in rows])),
-            "latents_ms": 1000 * float(np.mean([r["latents_seconds"] for r in rows])),
-            "bpp": float(np.mean([8 * e["bytes"] for e in job["entries"]])) / (512 * 768)})
-        fuzz_files += job["fuzz_files"]
-        fuzz_exports += [job["export"]] * len(job["fuzz_files"])
-        print(f"{summary['points'][-1]} ({time.time() - started:.0f} s)", flush=True)
+        # A finished rate point is kept (a rerun resumes) while the model's table hash is the same.
+        record = os.path.join(work, "points", point.name + ".json")
+        done = json.load(open(record)) if os.path.exists(record) else {}
+        if done.get("table_sha256") != point.metadata["entropy_table_sha256"]:
+            started = time.time()
+            done = measure(point, images, work, args.python)
+            with open(record, "w") as f:
+                json.dump(done, f)
+            print(f"{done['row']} ({time.time() - started:.0f} s)", flush=True)
+        summary.update(tensorflow_importable=done["tensorflow_importable"], runtime=done["runtime"])
+        summary["points"].append(done["row"])
+        fuzz_files += done["fuzz_files"]
+        fuzz_exports += [done["export"]] * len(done["fuzz_files"])
     if args.fuzz:
         started = time.time()
         summary["fuzz"] = fuzz(args.python, fuzz_files, fuzz_exports, args.fuzz)
