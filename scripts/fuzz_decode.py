@@ -1,7 +1,9 @@
 """Coverage-guided fuzzing of `tfcomp decompress` with atheris (libFuzzer): seeds are valid files of every shipped
 model (tfcomp/evaluation/fuzz.py), mutated by libFuzzer or by fuzz.mutate, then usually given a correct CRC-32.
-Every input must decode or raise TfcompError; anything else stops the run with a crash-* file, and an input that
-takes over -timeout seconds with a timeout-* file. Progress and outcomes go to WORKDIR/summary.json.
+Each input is decoded as the CLI does it, in a sandbox worker with its deadline (tfcomp/cli/sandbox.py; --in-process
+decodes here instead, where an input that hangs tfc's range decoder stops the run). Every input must decode or
+fail with one error; anything else stops the run with a crash-* file, an input that takes over -timeout seconds
+(which must cover a worker's restart) with a timeout-* file. Progress and outcomes go to WORKDIR/summary.json.
 
     nice -n 15 .venv/bin/python scripts/fuzz_decode.py [--models a,b] [--workdir runs/fuzz] -- -runs=100000
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import random
@@ -24,10 +27,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 with atheris.instrument_imports(include=["tfcomp"]):
     from tfcomp import registry  # noqa: F401
     from tfcomp.codecs import container, klt, learned, resae, sdae, shallow, tiling  # noqa: F401
+    from tfcomp.cli import sandbox
     from tfcomp.evaluation import fuzz
 
 # libFuzzer's defaults for this harness (later arguments override them).
-LIBFUZZER = ["-timeout=5", "-max_len=8192", "-rss_limit_mb=8192", "-print_final_stats=1"]
+LIBFUZZER = ["-timeout=120", "-max_len=8192", "-rss_limit_mb=8192", "-print_final_stats=1"]
 REPORT_EVERY = 1000
 
 
@@ -36,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="comma-separated shipped models (default: all)")
     parser.add_argument("--workdir", default="runs/fuzz", help="corpus, findings and summary.json")
+    parser.add_argument("--in-process", action="store_true", help="decode in this process, not in a sandbox worker")
     parser.add_argument("libfuzzer", nargs="*", help="libFuzzer options after --, e.g. -runs=100000")
     args = parser.parse_args()
     corpus = os.path.join(args.workdir, "corpus")
@@ -45,13 +50,26 @@ def main() -> None:
         with open(os.path.join(corpus, f"seed-{name}.tfc"), "wb") as f:
             f.write(data)
     files = list(seeds.values())
+    if args.in_process:
+        check = fuzz.check
+    else:
+        decoder, scratch = sandbox.Decoder(), os.path.join(args.workdir, "scratch")
+        os.makedirs(scratch, exist_ok=True)
+        check = functools.partial(fuzz.check_in_worker, decoder=decoder, folder=scratch)
+    for data in files:
+        check(data)  # loads and traces every model once, so that no input's time includes it
     counts: collections.Counter = collections.Counter()
-    start = time.time()
+    start, slowest = time.time(), {"decoded or refused": 0.0, "stopped": 0.0}
 
     def test_one_input(data: bytes) -> None:
-        counts[fuzz.check(data)] += 1
+        began = time.monotonic()
+        outcome = check(data)
+        counts[outcome] += 1
+        kind = "stopped" if outcome.startswith("stopped") else "decoded or refused"
+        slowest[kind] = max(slowest[kind], round(time.monotonic() - began, 2))
         if sum(counts.values()) % REPORT_EVERY == 0:
             summary = dict(inputs=sum(counts.values()), seconds=round(time.time() - start, 1),
+                           slowest_input_s=slowest, sandboxed=not args.in_process,
                            decoded=counts["decoded"], refused=sum(counts.values()) - counts["decoded"],
                            seeds=sorted(seeds), max_pixels=fuzz.FUZZ_MAX_PIXELS,
                            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -192,11 +192,14 @@ def decompress(args: argparse.Namespace) -> int:
 def decode_to_file(source: str, output: str, max_pixels: int, tile: int | None, force: bool,
                    started=lambda pixels: None) -> str:
     """Decodes one file into an image file (what a sandbox worker does); started(pixels) is called once the
-    file is parsed and its model loaded. The line to print."""
+    file is parsed and its model loaded and warmed up. The line to print."""
     from tfcomp import registry
+    from tfcomp.codecs import learned
 
     c = container.unpack(images.read_bytes(source))
     codec = registry.codec_for_file(c, max_pixels, tile)
+    if isinstance(codec, learned.LearnedCodec):
+        codec.warm_up()
     started(c.height * c.width)
     image = codec.decode_container(c)
     data = images.image_bytes(image, images.output_format(output), grayscale=c.channels == 1)

@@ -141,6 +141,21 @@ class LearnedCodec(Codec):
         except tf.errors.OpError as error:  # out of memory, for one: still one line, never a traceback
             raise TfcompError(f"decoding failed ({type(error).__name__}: {error.message.splitlines()[0]})") from None
 
+    def warm_up(self) -> None:
+        """Runs the coding functions once on tiny zero latents (once per process, model and width), so that a
+        later decode's time is its data's own: a loaded function's first call optimizes its graph, seconds on a
+        busy machine, which a decoding deadline (tfcomp.cli.sandbox) must not count."""
+        import tensorflow as tf
+
+        key = (self.path, self.width_index)
+        if key in _WARM:
+            return
+        w = self._width()
+        channels = self.widths[self.width_index] if self.widths else self.metadata["latent_channels"]
+        strings, shapes = self.model.entropy_encode(tf.zeros((1, 4, 4, channels)), *w)
+        self.model.synthesize(self.model.entropy_decode(strings, shapes, *w), tf.constant([64, 64], tf.int32), *w)
+        _WARM.add(key)
+
     def estimated_bits(self, image: np.ndarray) -> float:
         """The entropy model's rate estimate for an image, to compare with the real file size."""
         return float(self.model.estimate_bits(image, *self._width()))
@@ -167,6 +182,8 @@ class LearnedCodec(Codec):
 
 
 _LOADING = threading.Lock()
+# (model path, width index) of the codecs whose functions have run once (LearnedCodec.warm_up).
+_WARM: set[tuple[str, int | None]] = set()
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,7 +1,7 @@
 """Fuzzing the decoder: valid files of every shipped model, mutated, truncated and spliced, must each end in a
 decoded image or one TfcompError (one `tfcomp: error:` line in the CLI), never another exception, a crash or
-a hang. scripts/fuzz_decode.py runs a coverage-guided campaign with atheris; the test suite runs a short one
-with these mutations alone.
+a hang. scripts/fuzz_decode.py runs a coverage-guided campaign with atheris through the CLI's sandboxed
+decoder (check_in_worker); the test suite runs a short one with these mutations alone, in process (check).
 
 Most mutations are followed by a recomputed CRC-32: without it the checksum refuses every edit and the
 parser's later checks and the range decoder would never see one.
@@ -99,4 +99,34 @@ def check(data: bytes, max_pixels: int = FUZZ_MAX_PIXELS) -> str:
         return "refused: " + re.sub(r"\d+", "N", re.sub(r"'[^'\s]*'", "'...'", str(error)))
     if image.shape != (c.height, c.width, 3) or image.dtype != np.uint8:
         raise AssertionError(f"decoded {image.shape} {image.dtype} for a {c.height}x{c.width} file")
+    return "decoded"
+
+
+def check_in_worker(data: bytes, decoder, folder: str, max_pixels: int = FUZZ_MAX_PIXELS) -> str:
+    """check() as `tfcomp decompress` does it: in a tfcomp.cli.sandbox worker with its deadline. 'decoded',
+    'refused: ...', or 'stopped: ...' where the deadline ended the decoding; a dead worker raises (a finding)."""
+    import os
+
+    from PIL import Image
+
+    from tfcomp.codecs import container
+
+    source, output = os.path.join(folder, "input.tfc"), os.path.join(folder, "output.png")
+    with open(source, "wb") as f:
+        f.write(data)
+    try:
+        container.unpack(data)  # in this process too, where the fuzzer sees the parser's coverage
+        decoder.decode(source, output, max_pixels, None, True)
+    except TfcompError as error:
+        message = str(error).replace(source + ": ", "")
+        if "decoder died" in message:
+            raise AssertionError(message) from None
+        # Without a branch: an input the deadline stopped must not look new to a coverage-guided fuzzer, or it
+        # joins the corpus, and its mutants, which mostly hang too, cost a worker restart each.
+        kind = ("refused", "stopped")["did not finish" in message]
+        return f"{kind}: " + re.sub(r"\d+", "N", re.sub(r"'[^'\s]*'", "'...'", message))
+    c = container.unpack(data)
+    with Image.open(output) as image:
+        if image.size != (c.width, c.height):
+            raise AssertionError(f"decoded {image.size} for a {c.width}x{c.height} file")
     return "decoded"
