@@ -92,6 +92,10 @@ def run_tflite(args: argparse.Namespace) -> int:
             ops = ", ".join(entry["operators"])
             print(f"{os.path.join(args.out, entry['file'])}: {entry['bytes']:,} bytes; {ops}")
         print(f"{os.path.join(args.out, manifest['name'] + '.json')}: app metadata")
+        networks = manifest["decoder"].get("networks")
+        if networks:
+            print(f"{os.path.join(args.out, networks['file'])}: {networks['bytes']:,} bytes; fixed-point parameter "
+                  "networks for tflite/tfcdecode.py")
     return 0
 
 
