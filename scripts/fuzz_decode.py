@@ -16,6 +16,7 @@ import json
 import os
 import random
 import resource
+import subprocess
 import sys
 import time
 
@@ -42,13 +43,23 @@ def main() -> None:
     parser.add_argument("--workdir", default="runs/fuzz", help="corpus, findings and summary.json")
     parser.add_argument("--in-process", action="store_true", help="decode in this process, not in a sandbox worker")
     parser.add_argument("libfuzzer", nargs="*", help="libFuzzer options after --, e.g. -runs=100000")
+    parser.add_argument("--write-seeds", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write_seeds:
+        for name, data in fuzz.seed_files(args.models.split(",") if args.models else None).items():
+            with open(os.path.join(args.write_seeds, f"seed-{name}.tfc"), "wb") as f:
+                f.write(data)
+        return
     corpus = os.path.join(args.workdir, "corpus")
     os.makedirs(corpus, exist_ok=True)
-    seeds = fuzz.seed_files(args.models.split(",") if args.models else None)
-    for name, data in seeds.items():
-        with open(os.path.join(corpus, f"seed-{name}.tfc"), "wb") as f:
-            f.write(data)
+    # Seeds are made in a child process, so that only the worker holds the models.
+    subprocess.run([sys.executable, __file__, "--write-seeds", corpus, *(["--models", args.models] if args.models
+                                                                       else [])], check=True)
+    seeds = {}
+    for name in sorted(os.listdir(corpus)):
+        if name.startswith("seed-"):
+            with open(os.path.join(corpus, name), "rb") as f:
+                seeds[name[5:-4]] = f.read()
     files = list(seeds.values())
     if args.in_process:
         check = fuzz.check

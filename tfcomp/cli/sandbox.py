@@ -32,11 +32,19 @@ def _send(stream, message) -> None:
     stream.flush()
 
 
+def _read(stream, size: int) -> bytes:
+    """Exactly `size` bytes; EOFError if the stream ends first."""
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
 def _receive(stream):
-    header = stream.read(_LENGTH.size)
-    if len(header) < _LENGTH.size:
-        raise EOFError
-    return pickle.loads(stream.read(_LENGTH.unpack(header)[0]))
+    return pickle.loads(_read(stream, _LENGTH.unpack(_read(stream, _LENGTH.size))[0]))
 
 
 class Decoder:
@@ -46,8 +54,10 @@ class Decoder:
         self.process = None
 
     def _start(self) -> None:
+        # Unbuffered: select() sees every byte the worker wrote, none hides in a buffer of this process.
         self.process = subprocess.Popen([sys.executable, "-m", "tfcomp.cli.sandbox"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                                        stdout=subprocess.PIPE, bufsize=0,
+                                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
     def _wait(self, deadline: float | None):
         """The worker's next message; None when the deadline passed first. EOFError when it died."""
