@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser evaluate clean
+.PHONY: demo test test-fast install browser evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,13 @@ install: $(STAMP) browser
 demo: $(STAMP)
 	$(BIN)/tfcomp demo
 
-# Two workers, tests of one file on the same worker (they share module fixtures).
+# Two workers: tests that share an expensive fixture stay on one worker, the others are spread (tests/conftest.py).
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=30
+
+# The tests not marked slow: no training, subprocess sweeps or browser.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15 -m "not slow"
 
 evaluate: $(STAMP)
 	$(BIN)/tfcomp evaluate --out results/evaluate
