@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from conftest import REPO, run_tfcomp
+from conftest import REPO
 from tfcomp.evaluation.metrics import psnr
 from tfcomp.export import delegates, plain_decoder, qat, savedmodel, tflite, tflite_export
 from tfcomp.models.bls2017 import DECODER_VARIANTS
@@ -207,9 +207,9 @@ def test_delegate_rules_flag_new_transpose_conv_versions():
     assert "CONV_2D" in report["GPU"]["not_checked"]
 
 
-def test_cli_rejects_bad_export_options_in_one_line(tmp_path):
+def test_cli_rejects_bad_export_options_in_one_line(cli, tmp_path):
     for args in (["--modes", "int4"], ["--latent-shape", "32by48"], ["-m", "no-such-model"]):
-        result = run_tfcomp("export", "tflite", *args, "-o", str(tmp_path / "out"))
+        result = cli.run("export", "tflite", *args, "-o", str(tmp_path / "out"))
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
@@ -272,8 +272,7 @@ def test_app_recipe_decodes_a_file_from_the_json_and_tflite_alone(exported, samp
     assert np.abs(decoded.astype(int) - codec.decode(data)).max() <= 1
 
 
-def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(zoo_env, tmp_path, monkeypatch,
-                                                                                 capsys):
+def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(tmp_path, monkeypatch, capsys):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("export_tflite", os.path.join(REPO, "scripts", "export_tflite.py"))
@@ -281,7 +280,8 @@ def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(zo
     spec.loader.exec_module(script)
     from tfcomp import zoo
 
-    shipped = [m["name"] for m in zoo.list_models()][0]
+    zoo._index.cache_clear()
+    shipped = [m["name"] for m in zoo.list_models()][0]  # the repository's zoo
     earlier = tmp_path / "tflite_kodak.json"
     earlier.write_text(json.dumps({"images": 24, "models": [dict(name=shipped, tf_psnr=20.0),
                                                             dict(name="no-longer-shipped", tf_psnr=30.0)]}))

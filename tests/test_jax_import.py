@@ -1,14 +1,11 @@
 """The JAX trainer's .npz layout loads into tfcomp's BLS2017 with identical outputs (no JAX needed here)."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO
 from tfcomp.errors import TfcompError
 from tfcomp.models.bls2017 import BLS2017
 from tfcomp.training.jax_import import import_jax_model, load_jax_values, model_values
@@ -56,15 +53,15 @@ def test_weights_of_another_decoder_are_refused():
         load_jax_values(BLS2017(lmbda=0.01, num_filters=8, decoder="2L"), _random_values("baseline"))
 
 
-def test_import_script_saves_a_model_with_the_runs_record(tmp_path):
+def test_import_script_saves_a_model_with_the_runs_record(cli, tmp_path):
     np.savez(tmp_path / "r.npz", **_random_values("baseline"))
     record = {"lambda": 0.01, "num_filters": 8, "decoder": "baseline", "steps": 123, "wall_seconds": 4.5,
               "device": "NVIDIA H200", "batch": 16, "patch": 128, "lr": 1e-4, "final_lr": 1e-5, "seed": 0,
               "jax": "0.11.2", "half_kernels": True}
     (tmp_path / "r.json").write_text(json.dumps(record))
     out = tmp_path / "bls2017-test"
-    subprocess.run([sys.executable, os.path.join(REPO, "scripts", "gpu", "import_model.py"),
-                    str(tmp_path / "r.npz"), str(out), "--family", "bls2017-n8"], check=True, capture_output=True)
+    result = cli.script("scripts/gpu/import_model.py", str(tmp_path / "r.npz"), str(out), "--family", "bls2017-n8")
+    assert result.returncode == 0, result.stderr
     meta = read_metadata(str(out))
     assert meta["training"]["steps"] == 123 and meta["training"]["device"] == "NVIDIA H200"
     assert meta["family"] == "bls2017-n8"
@@ -74,13 +71,13 @@ def test_import_script_saves_a_model_with_the_runs_record(tmp_path):
                                np.load(tmp_path / "r.npz")["synthesis/layer_0/kernel"], rtol=1e-4, atol=1e-5)
 
 
-def test_import_script_refuses_bad_input_in_one_line(tmp_path):
+def test_import_script_refuses_bad_input_in_one_line(cli, tmp_path):
     np.savez(tmp_path / "r.npz", **_random_values("baseline"))
-    script = os.path.join(REPO, "scripts", "gpu", "import_model.py")
+    script = os.path.join("scripts", "gpu", "import_model.py")
     out = tmp_path / "m"
-    missing = subprocess.run([sys.executable, script, str(tmp_path / "r.npz"), str(out)], capture_output=True, text=True)
+    missing = cli.script(script, str(tmp_path / "r.npz"), str(out))
     (tmp_path / "r.json").write_text(json.dumps({"lambda": 0.01, "num_filters": 8, "decoder": "2L"}))
-    wrong = subprocess.run([sys.executable, script, str(tmp_path / "r.npz"), str(out)], capture_output=True, text=True)
+    wrong = cli.script(script, str(tmp_path / "r.npz"), str(out))
     for result in (missing, wrong):
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "decoder" in wrong.stderr and not out.exists()

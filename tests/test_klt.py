@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_tfcomp, smooth_image
+from conftest import smooth_image
 from test_cli import assert_clean_failure
 from tfcomp import registry
 from tfcomp.codecs import container, klt
@@ -96,12 +96,12 @@ def test_decode_file_dispatches_on_the_header_and_checks_it():
             registry.decode_file(container.pack(bad))
 
 
-def test_cli_round_trip_in_a_separate_process_and_bad_input(tmp_path):
+def test_cli_round_trip_in_a_separate_process_and_bad_input(cli, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(SAMPLE).save(photo)
-    result = run_tfcomp("compress", "-m", "klt-q40", str(photo), check=True)
+    result = cli.run("compress", "-m", "klt-q40", str(photo), check=True)
     assert "klt-q40" in result.stdout and "bpp" in result.stdout
-    run_tfcomp("decompress", str(tmp_path / "photo.tfc"), check=True)
+    cli.run("decompress", str(tmp_path / "photo.tfc"), check=True)
     data = (tmp_path / "photo.tfc").read_bytes()
     # The other process wrote the file this one writes, and decoded it to the same pixels.
     assert KLTCodec(40).encode(SAMPLE) == data
@@ -109,23 +109,23 @@ def test_cli_round_trip_in_a_separate_process_and_bad_input(tmp_path):
 
     truncated = tmp_path / "truncated.tfc"
     truncated.write_bytes(data[:-10])
-    assert_clean_failure(run_tfcomp("decompress", str(truncated)), str(truncated) + ".png")
-    assert_clean_failure(run_tfcomp("compress", "-m", "klt-q0", str(photo), str(tmp_path / "q0.tfc")),
+    assert_clean_failure(cli.run("decompress", str(truncated)), str(truncated) + ".png")
+    assert_clean_failure(cli.run("compress", "-m", "klt-q0", str(photo), str(tmp_path / "q0.tfc")),
                          str(tmp_path / "q0.tfc"))
-    assert_clean_failure(run_tfcomp("compress", "-m", "klt", "--width", "96", str(photo), str(tmp_path / "w.tfc")),
+    assert_clean_failure(cli.run("compress", "-m", "klt", "--width", "96", str(photo), str(tmp_path / "w.tfc")),
                          str(tmp_path / "w.tfc"))
 
 
-def test_cli_quality_rung_picks_from_the_sweep(tmp_path):
+def test_cli_quality_rung_picks_from_the_sweep(cli, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(SAMPLE).save(photo)
-    result = run_tfcomp("compress", "-m", "klt", "-q", "2", str(photo), check=True)
+    result = cli.run("compress", "-m", "klt", "-q", "2", str(photo), check=True)
     assert f"klt-q{klt.SWEEP[1]}" in result.stdout
 
 
-def test_train_verb_learns_a_basis_and_refuses_kodak(image_folder, tmp_path):
+def test_train_verb_learns_a_basis_and_refuses_kodak(cli, image_folder, tmp_path):
     out = tmp_path / "klt.npz"
-    run_tfcomp("train", "-a", "klt", "--train-data", image_folder, "--blocks-per-image", "50", str(out), check=True)
+    cli.run("train", "-a", "klt", "--train-data", image_folder, "--blocks-per-image", "50", str(out), check=True)
     basis = klt.load_basis(str(out))
     b = basis["basis"].astype(np.float64)
     np.testing.assert_allclose(b @ b.T, np.eye(len(b)), atol=1e-5)
@@ -136,7 +136,7 @@ def test_train_verb_learns_a_basis_and_refuses_kodak(image_folder, tmp_path):
     for name in os.listdir(image_folder):
         shutil.copy(os.path.join(image_folder, name), kodak)
     refused = tmp_path / "refused.npz"
-    result = run_tfcomp("train", "-a", "klt", "--train-data", str(kodak), str(refused))
+    result = cli.run("train", "-a", "klt", "--train-data", str(kodak), str(refused))
     assert_clean_failure(result, str(refused))
     assert "Kodak" in result.stderr
     # A glob whose pattern does not name Kodak but reaches into it is refused too.

@@ -169,15 +169,15 @@ def test_files_are_checked_against_the_model(sdae_env, model_file, tmp_path, mon
         registry.decode_file(data)
 
 
-def test_cli_round_trip_in_separate_processes_and_bad_input(sdae_env, tmp_path):
+def test_cli_round_trip_in_separate_processes_and_bad_input(cli, sdae_env, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(IMAGE).save(photo)
-    result = run_tfcomp("compress", "-m", "sdae-q5", str(photo), env=sdae_env, check=True)
+    result = cli.run("compress", "-m", "sdae-q5", str(photo), env=sdae_env, check=True)
     assert "sdae-q5" in result.stdout
     made_here = tmp_path / "deflate.tfc"
     made_here.write_bytes(SDAECodec("deflate").encode(IMAGE))
+    cli.run("decompress", str(tmp_path / "photo.tfc"), str(made_here), env=sdae_env, check=True)
     for path in (tmp_path / "photo.tfc", made_here):
-        run_tfcomp("decompress", str(path), env=sdae_env, check=True)
         # The other process decoded it to the pixels this one does, at the original size.
         decoded = np.asarray(Image.open(f"{path}.png"))
         assert decoded.shape == IMAGE.shape
@@ -187,11 +187,12 @@ def test_cli_round_trip_in_separate_processes_and_bad_input(sdae_env, tmp_path):
     c = container.unpack(made_here.read_bytes())
     short = tmp_path / "short.tfc"
     short.write_bytes(container.pack(dataclasses.replace(c, strings=(zlib.compress(b"0.00\n" * 5),))))
-    result = run_tfcomp("decompress", str(short), env=sdae_env)
+    result = cli.run("decompress", str(short), env=sdae_env)
     assert_clean_failure(result, str(short) + ".png")
     assert "2-decimal sdae latents" in result.stderr
 
 
+@pytest.mark.slow
 def test_train_verb_writes_a_model_file_the_codec_uses(image_folder, tmp_path, monkeypatch):
     out = tmp_path / "sdae.npz"
     run_tfcomp("train", "-a", "sdae", "--train-data", image_folder, "--val-data", "", "--steps", "2",

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import run_tfcomp, smooth_image
+from conftest import smooth_image
 from test_cli import assert_clean_failure
 from tfcomp import registry
 from tfcomp.cli.main import main
@@ -143,12 +143,12 @@ def test_decode_file_dispatches_on_the_header_and_checks_it(cnn_file):
             registry.decode_file(container.pack(bad))
 
 
-def test_cli_trains_with_a_progress_bar_and_decodes_in_another_process(tmp_path):
+def test_cli_trains_with_a_progress_bar_and_decodes_in_another_process(cli, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(IMAGE).save(photo)
-    result = run_tfcomp("compress", "-m", "shallow", "-q", "1", str(photo), check=True)  # rung 1: cnn, code 32
+    result = cli.run("compress", "-m", "shallow", "-q", "1", str(photo), check=True)  # rung 1: cnn, code 32
     assert "model shallow-cnn-c32" in result.stdout and "training shallow-cnn-c32" in result.stderr
-    run_tfcomp("decompress", str(tmp_path / "photo.tfc"), check=True)
+    cli.run("decompress", str(tmp_path / "photo.tfc"), check=True)
     data = (tmp_path / "photo.tfc").read_bytes()
     assert len(data) == ShallowCodec("cnn", 32).file_size(256, 256)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "photo.tfc.png")),
