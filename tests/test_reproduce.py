@@ -1,30 +1,44 @@
 """The reproduction run rewrites the README's results section from measured data."""
+import json
 import os
 import shutil
 
 from PIL import Image
 
-from conftest import TINY, run_tfcomp, smooth_image
+from conftest import SLIMCAE_WIDTHS, TINY, TINY_HIGH, smooth_image
 
 
-def test_reproduce_writes_results_and_readme_section(zoo_env, tmp_path):
+def test_reproduce_writes_results_and_readme_section(cli, tiny_zoo, slimcae_tiny, tmp_path):
+    """One run (each takes minutes) over a zoo of the tiny bls2017 ladder and a slimmable model: the results
+    section, and for the slimmable model seed 001's per-width table, the MS-SSIM histograms and the grid of
+    reconstructions."""
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    for name in (TINY, TINY_HIGH):
+        os.symlink(os.path.join(tiny_zoo, name), zoo / name)
+    os.symlink(slimcae_tiny.path, zoo / "slimcae-tiny")
+    (zoo / "zoo.json").write_text(json.dumps({"default": TINY, "architecture_defaults": {"bls2017": TINY}}))
     images = tmp_path / "kodak"
     images.mkdir()
-    for i, stem in enumerate(("kodim05", "kodim07")):
+    for i, stem in enumerate(("kodim23", "kodim07")):  # kodim23 has a visual and the SlimCAE grid
         Image.fromarray(smooth_image(272, 272, seed=i)).save(images / f"{stem}.png")
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results:start -->\nstale\n<!-- results:end -->\ntail\n")
     out = tmp_path / "results"
-    run_tfcomp("reproduce", "--images", str(images), "--out", str(out), "--readme", str(readme),
-               "--repeats", "1", "--warmup", "0", "--timing-images", "1", env=zoo_env, check=True)
+    cli.run("reproduce", "--images", str(images), "--out", str(out), "--readme", str(readme), "--repeats", "1",
+            "--warmup", "0", "--timing-images", "1", env={"TFCOMP_MODELS": str(zoo)}, check=True)
     text = readme.read_text()
     assert "stale" not in text and text.endswith("<!-- results:end -->\ntail\n")
     assert f"| {TINY} |" in text and "Lighter decoders (seed 002)" in text and "BD-rate" in text
     assert f"| {TINY} (default) |" in text and "### Shipped models" in text
-    assert "visual_kodim05.png" in text and os.path.getsize(out / "visual_kodim05.png") > 10000
+    assert "visual_kodim23.png" in text and os.path.getsize(out / "visual_kodim23.png") > 10000
     assert not (out / "visual_kodim07.png").exists()
     assert "### The other systems of the source documents" in text
     assert "| SDAE (004), seed's coding | sdae-deflate |" in text and "| Residual AE (000), small |" in text
+    assert "### SlimCAE `slimcae-tiny` (seed 001), per width" in text
+    for width in SLIMCAE_WIDTHS:
+        assert f"| {width} | slimcae-tiny-w{width} |" in text
+    assert (out / "ms_ssim_slimcae-tiny.png").stat().st_size > 5000 and (out / "widths_slimcae-tiny.png").exists()
     shutil.rmtree(out / "files")
 
 

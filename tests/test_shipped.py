@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import KODAK, run_tfcomp
+from conftest import KODAK
 
 needs_kodak = pytest.mark.skipif(not os.path.isdir(KODAK), reason=f"Kodak images not found at {KODAK}")
 
@@ -31,13 +31,13 @@ def test_shipped_model_metadata_is_complete(shipped):
 
 
 @needs_kodak
-def test_kodak_round_trip_across_processes_beats_jpeg(shipped, tmp_path):
+def test_kodak_round_trip_across_processes_beats_jpeg(cli, shipped, tmp_path):
     from tfcomp.codecs.classic import PillowCodec
     from tfcomp.evaluation import bdrate, metrics
 
     source = os.path.join(KODAK, "kodim05.png")
-    run_tfcomp("compress", source, str(tmp_path / "k.tfc"), check=True)
-    run_tfcomp("decompress", str(tmp_path / "k.tfc"), check=True)
+    cli.run("compress", source, str(tmp_path / "k.tfc"), check=True)
+    cli.run("decompress", str(tmp_path / "k.tfc"), check=True)
     decoded = np.asarray(Image.open(tmp_path / "k.tfc.png"))
     original = np.asarray(Image.open(source))
     data = (tmp_path / "k.tfc").read_bytes()
@@ -58,26 +58,31 @@ def test_estimated_rate_matches_file_size_on_kodak(shipped):
     assert abs(real_bits - estimate) / real_bits < 0.02, (real_bits, estimate)
 
 
-def test_demo_prints_the_comparison(tmp_path):
-    result = run_tfcomp("demo", "--out", str(tmp_path / "demo"), check=True)
+def test_demo_prints_the_comparison(cli, tmp_path):
+    result = cli.run("demo", "--out", str(tmp_path / "demo"), check=True)
     assert "tfcomp" in result.stdout and "jpeg-q" in result.stdout and "webp-q" in result.stdout
     for name in ("sample.tfc", "sample.tfc.png", "sample.jpg", "sample.webp", "side_by_side.png"):
         assert os.path.getsize(tmp_path / "demo" / name) > 0
 
 
+@pytest.mark.slow
 @needs_kodak
-def test_target_psnr_picks_the_cheapest_rung_that_reaches_it(tmp_path):
-    """`--target-psnr 32` on Kodak images: the file decoded in another process reaches 32 dB and the rung
+def test_target_psnr_picks_the_cheapest_rung_that_reaches_it(cli, tmp_path):
+    """`--target-psnr 32` on Kodak images: the file `tfcomp decompress` decodes reaches 32 dB and the rung
     below it (when there is one) does not."""
     from tfcomp.codecs import ladder
     from tfcomp.evaluation import metrics
 
     rungs = ladder.ladder(None)
+    results = {}
     for stem in ("kodim03", "kodim13"):
         source = os.path.join(KODAK, f"{stem}.png")
         target = tmp_path / f"{stem}.tfc"
-        result = run_tfcomp("compress", "--target-psnr", "32", source, str(target), check=True)
-        run_tfcomp("decompress", str(target), check=True)
+        results[stem] = cli.run("compress", "--target-psnr", "32", source, str(target), check=True)
+    cli.run("decompress", *(str(tmp_path / f"{stem}.tfc") for stem in results), check=True)
+    for stem, result in results.items():
+        source = os.path.join(KODAK, f"{stem}.png")
+        target = tmp_path / f"{stem}.tfc"
         original = np.asarray(Image.open(source).convert("RGB"))
         decoded = np.asarray(Image.open(str(target) + ".png"))
         from tfcomp.codecs.container import unpack
@@ -101,13 +106,12 @@ def _shipped_slimmable() -> list[str]:
 SHIPPED_SLIMMABLE = _shipped_slimmable()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED_SLIMMABLE)
-def test_shipped_slimmable_model_codes_every_width_across_processes(name, tmp_path):
-    """One SavedModel, one set of weights: the bundled sample compressed at every width decodes in another
-    process to the pixels of in-process decoding (CLI for the widest and narrowest widths, the width index
-    of every file read back by a fresh decoder process: every width of one model, the widest and narrowest
-    of the others, which run the same code, to keep `make test` within CI's time); narrower widths,
-    smaller files."""
+def test_shipped_slimmable_model_codes_every_width_across_processes(cli, name, tmp_path):
+    """One SavedModel, one set of weights: the bundled sample compressed at every width by the CLI is the file
+    this process writes, and one `tfcomp decompress` of all the files decodes each to the pixels of decoding
+    here, the width index read back from the file; narrower widths, smaller files."""
     from tfcomp.codecs import container
     from tfcomp.codecs.learned import LearnedCodec, rate_points
     from tfcomp.data.images import read_image
@@ -121,16 +125,13 @@ def test_shipped_slimmable_model_codes_every_width_across_processes(name, tmp_pa
     for point in points:
         width = point.widths[point.width_index]
         target = tmp_path / f"w{width}.tfc"
-        if point in (points[0], points[-1]):
-            run_tfcomp("compress", "-m", name, "--width", str(width), SAMPLE_IMAGE, str(target), check=True)
-        else:
-            target.write_bytes(point.encode(image))
+        cli.run("compress", "-m", name, "--width", str(width), SAMPLE_IMAGE, str(target), check=True)
+        assert target.read_bytes() == point.encode(image)
         assert container.unpack(target.read_bytes()).variant == point.width_index
         sizes.append((width, target.stat().st_size))
-    # One decoder process per file, as a user would run them.
-    for point in points if name == SHIPPED_SLIMMABLE[-1] else (points[0], points[-1]):
+    cli.run("decompress", *(str(tmp_path / f"w{p.widths[p.width_index]}.tfc") for p in points), check=True)
+    for point in points:
         target = tmp_path / f"w{point.widths[point.width_index]}.tfc"
-        run_tfcomp("decompress", str(target), check=True)
         decoded = np.asarray(Image.open(str(target) + ".png"))
         np.testing.assert_array_equal(decoded, LearnedCodec(point.path, point.width_index).decode(target.read_bytes()))
     assert [s for _, s in sorted(sizes)] == sorted(s for _, s in sizes)

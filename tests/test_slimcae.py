@@ -1,5 +1,6 @@
 """SlimCAE: joint loss over widths, chroma term, coding at every width, SavedModel round trip,
-warm starts, and the lambda schedule (with fakes, and as a training option)."""
+warm starts, and the lambda schedule (with fakes, and as a training option). The reproduction run's per-width
+report is tested in test_reproduce.py."""
 import json
 import math
 import types
@@ -9,31 +10,19 @@ import pytest
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from conftest import run_tfcomp, smooth_image
+from conftest import SLIMCAE_LAMBDAS, SLIMCAE_WIDTHS, run_tfcomp, smooth_image
 from tfcomp import registry
 from tfcomp.models.slimcae import DEFAULT_LAMBDAS, SlimCAE, chroma_difference, rgb_to_lab
 from tfcomp.models.slimcae_schedule import measure_widths, rd_slope, schedule_lambdas
 
-WIDTHS = (8, 6, 4)
-LAMBDAS = (0.02, 0.01, 0.005)
+WIDTHS, LAMBDAS = SLIMCAE_WIDTHS, SLIMCAE_LAMBDAS
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory) -> types.SimpleNamespace:
-    """A tiny SlimCAE trained jointly for a few steps on random 64x64 crops (`model`), then saved as the
-    trainer saves models, which enables coding (`path`, `metadata`)."""
-    from tfcomp.training.saving import save_model
-
-    tf.keras.utils.set_random_seed(1)
-    model = SlimCAE(lambdas=LAMBDAS, widths=WIDTHS)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
-    crops = tf.random.uniform((4, 64, 64, 3), 0, 255)
-    logs = model.fit(tf.data.Dataset.from_tensor_slices(crops).batch(2), epochs=1, verbose=0).history
-    assert set(logs) == {"loss", "bpp", "mse"} and np.isfinite(logs["loss"][0])
-    path = str(tmp_path_factory.mktemp("zoo") / "slimcae-tiny")
-    record = {"steps": 2, "wall_time_s": 1.0, "workdir": "in-test", "data": "random 64x64 crops", "device": "CPU"}
-    metadata = save_model(model, path, record)
-    return types.SimpleNamespace(model=model, path=path, metadata=metadata)
+@pytest.fixture()
+def saved(slimcae_tiny) -> types.SimpleNamespace:
+    """conftest's tiny trained SlimCAE of WIDTHS and LAMBDAS: `model`, and its SavedModel's `path` and
+    `metadata`."""
+    return slimcae_tiny
 
 
 def _per_width(model: SlimCAE, x: tf.Tensor) -> list[tuple[float, float, float]]:
@@ -176,23 +165,26 @@ def test_savedmodel_codes_every_width_like_the_model(saved):
 
 
 def test_every_width_exports_to_tflite_and_serving_savedmodels(saved, tmp_path):
-    """One set of weights, one decoder file per width (the widest and the narrowest: each export takes about a
-    minute on 2 cores); the per-width SavedModels decode like the model."""
+    """One set of weights, one decoder file per width; the per-width SavedModels decode like the model. The
+    narrowest width stands for all: its file holds the sliced weights (at the widest, slicing is the identity;
+    a minute per width on 2 cores rebuilding the model's coding tables); scripts/export_tflite.py exports
+    every width of the shipped models."""
     from tfcomp.export import savedmodel, tflite, tflite_export
 
     image = smooth_image(64, 96, seed=5)
-    for index, width in ((0, WIDTHS[0]), (len(WIDTHS) - 1, WIDTHS[-1])):
-        manifest = tflite_export.export(saved.path, str(tmp_path), index, ("float32",))
-        assert manifest["name"] == f"slimcae-tiny-w{width}" and manifest["latents"]["channels"] == width
-        exported = tflite_export.ExportedModel(saved.path, index)
-        symbols = exported.symbols(image)
-        decoder = tflite.Decoder((tmp_path / manifest["files"]["float32"]["file"]).read_bytes())
-        reference = np.round(exported.reference(symbols))
-        assert np.abs(np.clip(np.round(decoder(symbols)), 0, 255) - reference).max() <= 1
-    savedmodel.export("codec", saved.path, str(tmp_path / "codec"), width_index=2)
+    index, width = len(WIDTHS) - 1, WIDTHS[-1]
+    exported = tflite_export.ExportedModel(saved.path, index)
+    manifest = tflite_export.write(exported, str(tmp_path), ("float32",))  # what export() writes
+    assert manifest["name"] == f"slimcae-tiny-w{width}" and manifest["latents"]["channels"] == width
+    assert width < WIDTHS[0] and exported.layers[0].kernel.shape[2] == width
+    symbols = exported.symbols(image)
+    decoder = tflite.Decoder((tmp_path / manifest["files"]["float32"]["file"]).read_bytes())
+    reference = np.round(exported.reference(symbols))
+    assert np.abs(np.clip(np.round(decoder(symbols)), 0, 255) - reference).max() <= 1
+    savedmodel.export("codec", saved.path, str(tmp_path / "codec"), width_index=index)
     codec = tf.saved_model.load(str(tmp_path / "codec"))
     coded = codec.signatures["compress"](image=tf.constant(image))
-    strings, shapes = saved.model.compress(image, 2)
+    strings, shapes = saved.model.compress(image, index)
     assert coded["strings_bytes"].numpy().tolist() == strings.numpy().tolist()
 
 
@@ -256,16 +248,15 @@ def test_schedule_gives_up_after_seven_tries_per_pair():
     np.testing.assert_allclose(lambdas, [2.0, 0.8 ** 7, 0.5 * 0.8 ** 14])
 
 
-def test_cli_codes_every_width_and_files_remember_theirs(saved, tmp_path):
-    """`tfcomp compress -m slimcae --width W` in one process, `decompress` in another: identical pixels
-    to in-process decoding, the width read back from the file (the widest and the narrowest width here; the
-    shipped model's test runs every width); -q picks widths narrowest first."""
+def test_cli_codes_every_width_and_files_remember_theirs(cli, saved, tmp_path):
+    """`tfcomp compress -m slimcae --width W` writes the files this process writes; one `tfcomp decompress` of
+    them all decodes each to the pixels this process decodes, its width read back from the file; -q picks
+    widths narrowest first."""
     import json
     import os
 
     from PIL import Image
 
-    from conftest import run_tfcomp
     from tfcomp.codecs import container
     from tfcomp.codecs.learned import LearnedCodec
 
@@ -276,53 +267,29 @@ def test_cli_codes_every_width_and_files_remember_theirs(saved, tmp_path):
     env = {"TFCOMP_MODELS": str(zoo)}
     source = tmp_path / "photo.png"
     Image.fromarray(smooth_image(48, 80, seed=5)).save(source)
-    for index, width in ((0, WIDTHS[0]), (len(WIDTHS) - 1, WIDTHS[-1])):
+    image = np.asarray(Image.open(source))
+    for index, width in enumerate(WIDTHS):
         target = tmp_path / f"w{width}.tfc"
-        run_tfcomp("compress", "-m", "slimcae", "--width", str(width), str(source), str(target), env=env, check=True)
-        run_tfcomp("decompress", str(target), env=env, check=True)
+        cli.run("compress", "-m", "slimcae", "--width", str(width), str(source), str(target), env=env, check=True)
+        assert target.read_bytes() == LearnedCodec(saved.path, index).encode(image)
+    cli.run("decompress", *(str(tmp_path / f"w{width}.tfc") for width in WIDTHS), env=env, check=True)
+    for index, width in enumerate(WIDTHS):
+        target = tmp_path / f"w{width}.tfc"
         data = target.read_bytes()
         assert container.unpack(data).variant == index
         decoded = np.asarray(Image.open(str(target) + ".png"))
         np.testing.assert_array_equal(decoded, LearnedCodec(saved.path, index).decode(data))
-    run_tfcomp("compress", "-q", "1", str(source), str(tmp_path / "q1.tfc"), env=env, check=True)
+    cli.run("compress", "-q", "1", str(source), str(tmp_path / "q1.tfc"), env=env, check=True)
     assert container.unpack((tmp_path / "q1.tfc").read_bytes()).variant == len(WIDTHS) - 1
-    bad = run_tfcomp("compress", "--width", "5", str(source), str(tmp_path / "bad.tfc"), env=env)
+    bad = cli.run("compress", "--width", "5", str(source), str(tmp_path / "bad.tfc"), env=env)
     assert bad.returncode == 2 and "no width 5" in bad.stderr and not (tmp_path / "bad.tfc").exists()
     c = container.unpack((tmp_path / "w8.tfc").read_bytes())
     (tmp_path / "v9.tfc").write_bytes(container.pack(container.Container(**{**c.__dict__, "variant": 9})))
-    corrupt = run_tfcomp("decompress", str(tmp_path / "v9.tfc"), env=env)
+    corrupt = cli.run("decompress", str(tmp_path / "v9.tfc"), env=env)
     assert corrupt.returncode == 2 and "width index 9" in corrupt.stderr
 
 
-def test_reproduction_run_reports_every_width(saved, tmp_path):
-    """With a slimmable model shipped, the reproduction run adds seed 001's per-width table, the MS-SSIM
-    histograms and the grid of reconstructions."""
-    import json
-    import os
-
-    from PIL import Image
-
-    from conftest import run_tfcomp
-
-    zoo = tmp_path / "zoo"
-    zoo.mkdir()
-    os.symlink(saved.path, zoo / "slimcae-tiny")
-    (zoo / "zoo.json").write_text(json.dumps({"default": "slimcae-tiny"}))
-    images = tmp_path / "kodak"
-    images.mkdir()
-    Image.fromarray(smooth_image(192, 192, seed=2)).save(images / "kodim23.png")
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- results:start -->\n<!-- results:end -->\n")
-    out = tmp_path / "results"
-    run_tfcomp("reproduce", "--images", str(images), "--out", str(out), "--readme", str(readme), "--repeats", "1",
-               "--warmup", "0", "--timing-images", "1", env={"TFCOMP_MODELS": str(zoo)}, check=True)
-    text = readme.read_text()
-    assert "### SlimCAE `slimcae-tiny` (seed 001), per width" in text
-    for width in WIDTHS:
-        assert f"| {width} | slimcae-tiny-w{width} |" in text
-    assert (out / "ms_ssim_slimcae-tiny.png").stat().st_size > 5000 and (out / "widths_slimcae-tiny.png").exists()
-
-
+@pytest.mark.slow
 def test_lambda_schedule_runs_as_a_training_option(image_folder, tmp_path):
     out = tmp_path / "model"
     # Two widths: one pair, at most seven tries (each measurement takes seconds even on this tiny model).
@@ -340,8 +307,8 @@ def test_lambda_schedule_runs_as_a_training_option(image_folder, tmp_path):
     assert meta["config"]["lambdas"] == pytest.approx(final)
 
 
-def test_lambda_schedule_needs_a_slimmable_model(image_folder, tmp_path):
-    result = run_tfcomp("train", "--train-data", image_folder, "--lambda-schedule-steps", "5",
+def test_lambda_schedule_needs_a_slimmable_model(cli, image_folder, tmp_path):
+    result = cli.run("train", "--train-data", image_folder, "--lambda-schedule-steps", "5",
                         "--workdir", str(tmp_path / "w"), str(tmp_path / "m"))
     assert result.returncode == 2 and "slimcae" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "m").exists()
