@@ -1,11 +1,11 @@
 """`tfcomp decompress` decodes in a child process with a deadline, so that no file can hang or crash it.
 
 tensorflow-compression's range decoder reads an escaped value's Elias-gamma prefix in an unbounded loop, and a
-crafted string makes it read zero bits forever (a 60-byte file hangs a TensorFlow op, which nothing in the
+crafted string makes it read zero bits forever (a 62-byte file hangs a TensorFlow op, which nothing in the
 process can interrupt). The parent process, which never imports TensorFlow, sends each file to a worker that
 keeps the models loaded; if the worker has not finished a file in time (DEADLINE_S plus S_PER_MEGAPIXEL for
-its size, counted once its model is loaded), or dies, the parent kills it, reports one error for that file,
-and starts another worker for the next.
+its size, in CPU seconds, counted once its model is loaded and warmed up), or dies, the parent kills it,
+reports one error for that file, and starts another worker for the next.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ import time
 
 from tfcomp.errors import TfcompError
 
+# The deadline, in the worker's CPU time: legitimate decoding takes 1-10 CPU seconds per megapixel with the
+# widest shipped models.
 DEADLINE_S = 5.0
-# Legitimate decoding takes 1-5 s per megapixel on two CPU cores with the widest shipped models.
 S_PER_MEGAPIXEL = 20.0
 _LENGTH = struct.Struct(">Q")
 
@@ -67,6 +68,16 @@ class Decoder:
             return None
         return _receive(stream)
 
+    def _cpu_seconds(self) -> float:
+        """CPU time the worker has used: a deadline in CPU time holds on a busy machine too, where a
+        legitimate decode takes longer in wall time, and a hang uses a CPU all the time."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except (OSError, ValueError, IndexError):  # no /proc: wall time instead
+            return time.monotonic()
+
     def decode(self, source: str, output: str, max_pixels: int, tile: int | None, force: bool) -> str:
         """Decodes `source` into `output` in the worker; the line to print, or TfcompError."""
         if self.process is None or self.process.poll() is not None:
@@ -75,12 +86,13 @@ class Decoder:
             _send(self.process.stdin, (source, output, max_pixels, tile, force))
             message = self._wait(None)  # reading the file and loading its model
             if message[0] == "decoding":
-                deadline = DEADLINE_S + S_PER_MEGAPIXEL * message[1] / 1e6
-                message = self._wait(time.monotonic() + deadline)
-                if message is None:
-                    self.close()
-                    raise TfcompError(f"{source}: decoding did not finish in {deadline:.0f} s "
-                                      "(a corrupt or hostile file; stopped)")
+                budget = DEADLINE_S + S_PER_MEGAPIXEL * message[1] / 1e6
+                start = self._cpu_seconds()
+                while (message := self._wait(time.monotonic() + 0.25)) is None:
+                    if self._cpu_seconds() - start > budget:
+                        self.close()
+                        raise TfcompError(f"{source}: decoding did not finish in {budget:.0f} s of CPU time "
+                                          "(a corrupt or hostile file; stopped)")
         except (EOFError, BrokenPipeError):
             code = self.process.wait()
             self.process = None

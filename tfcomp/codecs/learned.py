@@ -150,10 +150,11 @@ class LearnedCodec(Codec):
         key = (self.path, self.width_index)
         if key in _WARM:
             return
-        w = self._width()
+        w, size = self._width(), tf.constant([64, 64], tf.int32)
         channels = self.widths[self.width_index] if self.widths else self.metadata["latent_channels"]
         strings, shapes = self.model.entropy_encode(tf.zeros((1, 4, 4, channels)), *w)
-        self.model.synthesize(self.model.entropy_decode(strings, shapes, *w), tf.constant([64, 64], tf.int32), *w)
+        self.model.decompress(strings, size, shapes, *w)  # whole images
+        self.model.synthesize(self.model.entropy_decode(strings, shapes, *w), size, *w)  # tiled ones
         _WARM.add(key)
 
     def estimated_bits(self, image: np.ndarray) -> float:
