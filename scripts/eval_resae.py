@@ -36,7 +36,7 @@ from tfcomp.codecs import resae as resae_codec  # noqa: E402
 from tfcomp.codecs.resae import ResAECodec  # noqa: E402
 from tfcomp.data.locations import REPO  # noqa: E402
 from tfcomp.evaluation import metrics  # noqa: E402
-from tfcomp.models import resae  # noqa: E402
+from tfcomp.evaluation import resae_scores  # noqa: E402
 from tfcomp.training.resae_trainer import set_of  # noqa: E402
 
 QUALITIES = tuple(range(10, 101, 10))
@@ -91,8 +91,8 @@ def evaluate_config(name: str, denoiser_meta: dict | None, repeats: int, limit: 
     file_bytes = float(np.mean([len(f) for f in files["-raw"]]))
     n, raw = model.config.image_set_size, model.config.image_size ** 2 * 3
     out["file_bytes_per_image"] = file_bytes
-    out["ratio_float32"] = resae.compression_ratio(out["decoder_bytes"]["float32"], n, file_bytes, raw)
-    out["ratio_int8"] = resae.compression_ratio(out["decoder_bytes"]["int8"], n, file_bytes, raw)
+    out["ratio_float32"] = resae_scores.compression_ratio(out["decoder_bytes"]["float32"], n, file_bytes, raw)
+    out["ratio_int8"] = resae_scores.compression_ratio(out["decoder_bytes"]["int8"], n, file_bytes, raw)
     out["set"] = {p: measure(subset, np.stack([points[p].decode(f) for f in files[p]])) for p in files}
     out["jpeg_set"] = jpeg_rows(subset)
     if len(test) and denoiser_meta:
@@ -115,7 +115,7 @@ def evaluate_config(name: str, denoiser_meta: dict | None, repeats: int, limit: 
 def summarize(m: dict, low: float, high: float) -> dict:
     """Means and Q of one measured row."""
     return dict(psnr=float(np.mean(m["psnr"])), ssim=float(np.mean(m["ssim"])),
-                q=resae.q_score(m["psnr"], m["ssim"], psnr_range=(low, high)))
+                q=resae_scores.q_score(m["psnr"], m["ssim"], psnr_range=(low, high)))
 
 
 def all_psnrs(results: dict) -> list[float]:

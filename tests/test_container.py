@@ -72,3 +72,20 @@ def test_trailing_bytes_and_bad_magic():
         container.unpack(reseal(container.pack(SAMPLE)[:-4] + b"xx" + b"\0\0\0\0"))
     with pytest.raises(TfcompError, match="not a tfcomp file"):
         container.unpack(b"\x89PNG\r\n\x1a\n" + bytes(100))
+
+
+def test_model_version_field():
+    """Version 1 is implied (its files keep format 1's bytes); any other version is header field 2."""
+    import dataclasses
+
+    assert container.pack(SAMPLE)[4] == 1 and container.unpack(container.pack(SAMPLE)).model_version == 1
+    second = dataclasses.replace(SAMPLE, model_version=2, quality=4.5)
+    data = container.pack(second)
+    assert data[4] == 2 and container.unpack(data) == second
+    # After the part count: 2 fields, quality (tag 1) 4500, model version (tag 2) 2.
+    assert data[45:54] == bytes([2, 1, 2]) + struct.pack(">H", 4500) + bytes([2, 2]) + struct.pack(">H", 2)
+    for value, message in ((0, "model version 0"), (1, "model version 1")):
+        with pytest.raises(TfcompError, match=message):
+            container.unpack(reseal(data[:52] + struct.pack(">H", value) + data[54:]))
+    with pytest.raises(TfcompError, match="header field 3"):
+        container.unpack(reseal(data[:50] + bytes([3]) + data[51:]))

@@ -140,6 +140,7 @@ def test_exported_manifests_match_the_shipped_models():
             manifest = json.load(open(os.path.join(TFLITE, path)))
             metadata = json.load(open(os.path.join(REPO, "saved_models", manifest["model"], "metadata.json")))
             assert manifest["entropy_table_sha256"] == metadata["entropy_table_sha256"], path
+            assert manifest.get("version", 1) == metadata.get("version", 1), path
             assert tfcdecode.PortableModel(os.path.join(TFLITE, path)).manifest["decoder"]["portable"]
 
 

@@ -20,7 +20,10 @@ from tfcomp.codecs import resae as resae_codec
 from tfcomp.codecs.resae import ResAECodec
 from tfcomp.errors import TfcompError
 from tfcomp.evaluation import metrics
-from tfcomp.models import resae
+from tfcomp.codecs import resae_files
+from tfcomp.evaluation import resae_scores
+from tfcomp.models import resae, resae_denoiser
+from tfcomp.training.resae_convergence import ConvergenceRule
 
 TINY = resae.Config(num_layers=2, image_set_size=8, latent_dim=4, image_size=32)
 IMAGE = smooth_image(40, 70, seed=3)  # a 2x3 grid of 32x32 tiles, the last row and column partly padding
@@ -36,13 +39,13 @@ def model_dir(tmp_path_factory) -> str:
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     model.fit(tiles, batch_size=8, epochs=15, verbose=0)
     latents = model.encoder(tiles).numpy()
-    int8 = resae.convert_int8(model.decoder, TINY, latents)
-    resae.save_autoencoder(str(folder / "resae_small.npz"), TINY, model.encoder, model.decoder, int8,
+    int8 = resae_files.convert_int8(model.decoder, TINY, latents)
+    resae_files.save_autoencoder(str(folder / "resae_small.npz"), TINY, model.encoder, model.decoder, int8,
                            {"training": "tiny test model"})
-    denoiser = resae.build_denoiser()
+    denoiser = resae_denoiser.build_denoiser()
     out = denoiser.get_layer("dn_out")
     out.kernel.assign(tf.random.normal(out.kernel.shape, stddev=1e-3))
-    resae.save_denoiser(str(folder / resae_codec.DENOISER_FILE), denoiser, {"training": "perturbed test denoiser"})
+    resae_files.save_denoiser(str(folder / resae_codec.DENOISER_FILE), denoiser, {"training": "perturbed test denoiser"})
     return str(folder)
 
 
@@ -99,7 +102,7 @@ class _Model:
 def _rule(losses, ssims, **kwargs):
     """Feeds epoch losses to a rule whose SSIM at check k is ssims[k]; returns (rule, epoch it stopped)."""
     values = iter(ssims)
-    rule = resae.ConvergenceRule(lambda: next(values), **kwargs)
+    rule = ConvergenceRule(lambda: next(values), **kwargs)
     rule.model = _Model()
     for epoch, loss in enumerate(losses):
         rule.on_epoch_end(epoch, {"loss": loss})
@@ -120,20 +123,20 @@ def test_convergence_rule_needs_flat_loss_stable_ssim_and_500_epochs():
     assert _rule(flat, [0.9 + 5e-4 * k for k in range(10)])[1] == 600
     # The slope is fitted to the last 100 losses only.
     assert _rule([1.0 - 1e-3 * i for i in range(450)] + [0.5] * 350, [0.9] * 10)[1] == 600
-    assert resae.ConvergenceRule.slope([3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    assert ConvergenceRule.slope([3.0, 2.0, 1.0]) == pytest.approx(-1.0)
 
 
 def test_q_score_and_compression_ratio():
-    assert resae.q_score([20, 30, 40], [0.5, 0.6, 0.7]) == pytest.approx(0.5 * 0.5 + 0.5 * 0.6)
-    assert resae.q_score([30], [0.8], psnr_range=(20, 40)) == pytest.approx(0.5 * 0.5 + 0.5 * 0.8)
-    assert resae.q_score([30], [0.8], alpha=1.0, psnr_range=(20, 40)) == pytest.approx(0.5)
+    assert resae_scores.q_score([20, 30, 40], [0.5, 0.6, 0.7]) == pytest.approx(0.5 * 0.5 + 0.5 * 0.6)
+    assert resae_scores.q_score([30], [0.8], psnr_range=(20, 40)) == pytest.approx(0.5 * 0.5 + 0.5 * 0.8)
+    assert resae_scores.q_score([30], [0.8], alpha=1.0, psnr_range=(20, 40)) == pytest.approx(0.5)
     # The seed's small model: an 18 MB float decoder shared by 64 images is a ratio of about 1.43.
     decoder_bytes = 4 * resae.build_decoder(resae.CONFIGS["small"]).count_params()
-    assert resae.compression_ratio(decoder_bytes, 64, 64) == pytest.approx(1.43, abs=0.03)
+    assert resae_scores.compression_ratio(decoder_bytes, 64, 64) == pytest.approx(1.43, abs=0.03)
 
 
 def test_denoiser_is_light_starts_as_identity_and_learns():
-    denoiser = resae.build_denoiser()
+    denoiser = resae_denoiser.build_denoiser()
     assert denoiser.count_params() < 1_000_000
     convs = [layer for layer in denoiser.layers if "_conv" in layer.name]
     assert len(convs) == 12 and {c.filters for c in convs} == {32} and {c.kernel_size for c in convs} == {(3, 3)}
@@ -145,7 +148,7 @@ def test_denoiser_is_light_starts_as_identity_and_learns():
     tf.keras.utils.set_random_seed(2)
     clean = np.stack([smooth_image(32, 32, seed=i) for i in range(12)]).astype(np.float32) / 255.0
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.08, clean.shape), 0, 1).astype(np.float32)
-    trainer = resae.DenoiserTrainer(denoiser)
+    trainer = resae_denoiser.DenoiserTrainer(denoiser)
     trainer.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     trainer.fit(noisy[:8], clean[:8], batch_size=4, epochs=15, verbose=0)
     before = float(tf.reduce_mean(resae.ssim_01(clean[8:], noisy[8:])))
@@ -154,14 +157,14 @@ def test_denoiser_is_light_starts_as_identity_and_learns():
 
 
 def test_int8_decoder_is_smaller_and_close(model_dir):
-    model = resae.load_autoencoder(f"{model_dir}/resae_small.npz")
+    model = resae_files.load_autoencoder(f"{model_dir}/resae_small.npz")
     float_bytes = model.metadata["decoder_bytes"]["float32"]
     assert len(model.int8) < 0.45 * float_bytes  # most of the decoder is one int8 Dense kernel
     interpreter = tf.lite.Interpreter(model_content=model.int8)
     kinds = {d["dtype"] for d in interpreter.get_tensor_details() if "dec_dense" in d["name"]}
     assert np.int8 in kinds
     latents = model.encoder(np.stack([smooth_image(32, 32, seed=i) for i in range(3)]) / 255.0).numpy()
-    quantized = resae.Int8Decoder(model.int8)(latents)
+    quantized = resae_files.Int8Decoder(model.int8)(latents)
     assert np.abs(quantized - model.decoder(latents).numpy()).max() < 0.05
 
 
@@ -248,11 +251,11 @@ def test_train_verbs_write_files_the_codec_uses(image_folder, tmp_path, monkeypa
     run_tfcomp("train", "-a", "resae-denoiser", "--configs", "small", "--epochs", "1", "--steps-per-epoch", "2",
                "--crop", "16", "--batch", "2", "--workdir", str(tmp_path / "dn"),
                str(folder / resae_codec.DENOISER_FILE), check=True)
-    model = resae.load_autoencoder(str(folder / "resae_small.npz"))
+    model = resae_files.load_autoencoder(str(folder / "resae_small.npz"))
     training = model.metadata["training"]
     assert training["epochs"] == 2 and training["image_set"]["count"] == 8
     assert training["command"] == "tfcomp train -a resae"
-    _, denoiser_meta, _ = resae.load_denoiser(str(folder / resae_codec.DENOISER_FILE))
+    _, denoiser_meta, _ = resae_files.load_denoiser(str(folder / resae_codec.DENOISER_FILE))
     assert denoiser_meta["training"]["args"]["configs"] == "small" and denoiser_meta["training"]["steps"] == 2
     monkeypatch.setenv(resae_codec.MODEL_ENV, str(folder))
     decoded = registry.decode_file(ResAECodec("small").encode(IMAGE))[0]

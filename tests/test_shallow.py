@@ -16,7 +16,7 @@ from conftest import smooth_image
 from test_cli import assert_clean_failure
 from tfcomp import registry
 from tfcomp.cli.main import main
-from tfcomp.codecs import container, ladder, shallow
+from tfcomp.codecs import container, shallow
 from tfcomp.codecs.shallow import ShallowCodec
 from tfcomp.errors import TfcompError
 
@@ -116,10 +116,10 @@ def test_registry_names_sweep_and_quality_rungs():
     assert [c.name for c in sweep] == [f"shallow-{v}-c{n}" for n in (32, 64, 80) for v in ("cnn", "lstm")]
     sizes = [c.file_size(512, 768) for c in sweep]
     assert sizes == sorted(sizes) and all(c.family == "shallow" for c in sweep)
-    assert ladder.rung("shallow", 3).name == "shallow-cnn-c64"
+    assert registry.rung("shallow", 3).name == "shallow-cnn-c64"
     assert registry.file_codec("shallow-lstm-c32").name == "shallow-lstm-c32"
     with pytest.raises(TfcompError, match="1..6"):
-        ladder.rung("shallow", 7)
+        registry.rung("shallow", 7)
     with pytest.raises(TfcompError, match="1..1024"):
         registry.codec("shallow-cnn-c0")
     with pytest.raises(TfcompError, match="unknown model"):

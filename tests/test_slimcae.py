@@ -13,7 +13,7 @@ import tensorflow_compression as tfc
 from conftest import SLIMCAE_LAMBDAS, SLIMCAE_WIDTHS, run_tfcomp, smooth_image
 from tfcomp import registry
 from tfcomp.models.slimcae import DEFAULT_LAMBDAS, SlimCAE, chroma_difference, rgb_to_lab
-from tfcomp.models.slimcae_schedule import measure_widths, rd_slope, schedule_lambdas
+from tfcomp.training.slimcae_schedule import measure_widths, rd_slope, schedule_lambdas
 
 WIDTHS, LAMBDAS = SLIMCAE_WIDTHS, SLIMCAE_LAMBDAS
 

@@ -132,6 +132,19 @@ def ladder(name: str | None) -> list:
     return ladders.ladder(name)
 
 
+def rung(name: str | None, quality: float):
+    """A variable-rate model at any quality in its range, else rung `quality` (1 = smallest files) of a
+    ladder or of a baseline's sweep ('klt')."""
+    from tfcomp.codecs.learned import LearnedCodec
+
+    rungs = ladder(name)
+    if getattr(rungs[0], "quality_range", None):
+        return LearnedCodec(rungs[0].path, quality=quality)
+    if quality != int(quality) or not 1 <= quality <= len(rungs):
+        raise TfcompError(f"quality must be 1..{len(rungs)} for the {rungs[0].family} ladder")
+    return rungs[int(quality) - 1]
+
+
 def decode_file(data: bytes, max_pixels: int | None = None, tile: int | None = None):
     """Decodes any .tfc file with the codec its header names: (uint8 RGB image, parsed container)."""
     from tfcomp.codecs import container

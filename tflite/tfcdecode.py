@@ -26,7 +26,8 @@ import numpy as np
 MAGIC = b"TFCP"
 HASH_BYTES = 16
 MAX_SIDE, MAX_PIXELS, MAX_PARTS = 1 << 15, 1 << 28, 8
-TAG_QUALITY, QUALITY_SCALE = 1, 1000
+TAG_QUALITY, TAG_MODEL_VERSION, QUALITY_SCALE = 1, 2, 1000
+FIELDS = {TAG_QUALITY: "quality", TAG_MODEL_VERSION: "model version"}  # optional header fields: tag -> name
 M32 = 0xFFFFFFFF
 # Zero bytes a decoder may read past the end of a string: tfc's encoder omits at most 4 + 2 * (pending carries)
 # trailing zeros, and a carry chain of 16 renormalizations does not occur in practice (see docs/FORMAT.md).
@@ -64,6 +65,7 @@ class Container:
     latent_shapes: tuple[tuple[int, int], ...]
     strings: tuple[bytes, ...]
     quality: float | None
+    model_version: int = 1  # absent from the header: version 1
 
 
 def _need(data: bytes, end: int, what: str) -> None:
@@ -93,7 +95,7 @@ def parse_container(data: bytes) -> Container:
         raise DecodeError(f"corrupt tfcomp file (absurd image size {height}x{width})")
     if channels not in (1, 3) or not 0 < parts <= MAX_PARTS:
         raise DecodeError("corrupt tfcomp file (bad channel or part count)")
-    quality = None
+    fields = {}
     if version == 2:
         _need(data, offset + 1, "header fields")
         count, offset = data[offset], offset + 1
@@ -102,14 +104,15 @@ def parse_container(data: bytes) -> Container:
             tag, length = data[offset], data[offset + 1]
             offset += 2
             _need(data, offset + length, "header fields")
-            if tag != TAG_QUALITY:
+            if tag not in FIELDS:
                 raise DecodeError(f"tfcomp file uses header field {tag}, which this decoder does not know")
-            if length != 2 or quality is not None:
-                raise DecodeError("corrupt tfcomp file (bad quality field)")
-            (steps,) = struct.unpack_from(">H", data, offset)
-            if steps == 0:
-                raise DecodeError("corrupt tfcomp file (quality 0)")
-            quality, offset = steps / QUALITY_SCALE, offset + length
+            if length != 2 or tag in fields:
+                raise DecodeError(f"corrupt tfcomp file (bad {FIELDS[tag]} field)")
+            (value,) = struct.unpack_from(">H", data, offset)
+            if value == 0 or (tag == TAG_MODEL_VERSION and value == 1):
+                raise DecodeError(f"corrupt tfcomp file ({FIELDS[tag]} {value})")
+            fields[tag], offset = value, offset + length
+    quality = fields[TAG_QUALITY] / QUALITY_SCALE if TAG_QUALITY in fields else None
     _need(data, offset + 8 * parts, "part table")
     table = [struct.unpack_from(">HHI", data, offset + 8 * i) for i in range(parts)]
     offset += 8 * parts
@@ -124,7 +127,7 @@ def parse_container(data: bytes) -> Container:
         strings.append(data[offset:offset + length])
         offset += length
     return Container(model, table_hash, height, width, channels, variant,
-                     tuple((h, w) for h, w, _ in table), tuple(strings), quality)
+                     tuple((h, w) for h, w, _ in table), tuple(strings), quality, fields.get(TAG_MODEL_VERSION, 1))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -367,6 +370,9 @@ class PortableModel:
         manifest = self.manifest
         if c.model != manifest["model"]:
             raise DecodeError(f"file was made by model {c.model!r}, not {manifest['model']!r}")
+        if c.model_version != manifest.get("version", 1):
+            raise DecodeError(f"file needs {c.model} version {c.model_version}; these tables are version "
+                              f"{manifest.get('version', 1)}")
         if c.variant != (manifest.get("width_index") or 0):
             raise DecodeError(f"file was made at variant {c.variant}, not {manifest.get('width_index') or 0}")
         if c.table_hash != bytes.fromhex(manifest["entropy_table_sha256"])[:HASH_BYTES]:

@@ -99,12 +99,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pbm", ".bmp", ".tif
 def _codec(args: argparse.Namespace, rungs: bool = False):
     """The codec (or with rungs=True, the ladder) the options name, with the tiling asked for."""
     from tfcomp import registry
-    from tfcomp.codecs import ladder, learned
+    from tfcomp.codecs import learned
 
     if rungs:
         codecs = registry.ladder(args.model)
     elif args.quality is not None:
-        codecs = [ladder.rung(args.model, args.quality)]
+        codecs = [registry.rung(args.model, args.quality)]
     else:
         codecs = [registry.file_codec(args.model, width=args.width)]
     for codec in codecs:
@@ -127,7 +127,7 @@ def compress(args: argparse.Namespace) -> int:
 def compress_one(args: argparse.Namespace, job: batch.Job) -> str:
     """Compresses one image into job.output; the line to print."""
     from tfcomp.codecs import ladder
-    from tfcomp.evaluation.metrics import bits_per_pixel
+    from tfcomp.measures import bits_per_pixel
 
     image, grayscale, notes = images.read_image(job.input, max_pixels=args.max_pixels)
     for message in notes:
@@ -187,21 +187,3 @@ def decompress(args: argparse.Namespace) -> int:
     finally:
         for decoder in decoders:
             decoder.close()
-
-
-def decode_to_file(source: str, output: str, max_pixels: int, tile: int | None, force: bool,
-                   started=lambda pixels: None) -> str:
-    """Decodes one file into an image file (what a sandbox worker does); started(pixels) is called once the
-    file is parsed and its model loaded and warmed up. The line to print."""
-    from tfcomp import registry
-    from tfcomp.codecs import learned
-
-    c = container.unpack(images.read_bytes(source))
-    codec = registry.codec_for_file(c, max_pixels, tile)
-    if isinstance(codec, learned.LearnedCodec):
-        codec.warm_up()
-    started(c.height * c.width)
-    image = codec.decode_container(c)
-    data = images.image_bytes(image, images.output_format(output), grayscale=c.channels == 1)
-    images.atomic_write(output, data, overwrite=force)
-    return f"{source} -> {output}: {c.width}x{c.height}, model {c.model}"

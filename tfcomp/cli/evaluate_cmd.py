@@ -40,7 +40,7 @@ def default_codecs() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Evaluates and prints the summary tables."""
     from tfcomp.data.kodak import kodak_dir
-    from tfcomp.data.pipeline import list_images
+    from tfcomp.data.images import list_images
     from tfcomp.evaluation.evaluate import evaluate
 
     images = list_images(args.images or kodak_dir())[:args.limit]
@@ -76,7 +76,7 @@ def format_summary(summary: dict) -> str:
 def record_metrics(summary: dict) -> None:
     """Stores the mean metrics of every evaluated shipped model in its metadata.json."""
     from tfcomp import zoo
-    from tfcomp.training.saving import read_metadata, write_metadata
+    from tfcomp.zoo import read_metadata, write_metadata
 
     shipped = {m["name"]: m["path"] for m in zoo.list_models()}
     for name, point in summary["codecs"].items():

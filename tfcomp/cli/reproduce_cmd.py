@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs the reproduction and prints the summary."""
     from tfcomp.cli.evaluate_cmd import format_summary, record_metrics
     from tfcomp.data.kodak import kodak_dir
-    from tfcomp.data.pipeline import list_images
+    from tfcomp.data.images import list_images
     from tfcomp.evaluation.reproduce import reproduce
 
     images = list_images(args.images or kodak_dir())[:args.limit]

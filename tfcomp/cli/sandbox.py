@@ -110,10 +110,27 @@ class Decoder:
         self.process = None
 
 
+def decode_to_file(source: str, output: str, max_pixels: int, tile: int | None, force: bool,
+                   started=lambda pixels: None) -> str:
+    """Decodes one file into an image file (what a sandbox worker does); started(pixels) is called once the
+    file is parsed and its model loaded and warmed up. The line to print."""
+    from tfcomp import registry
+    from tfcomp.codecs import container, learned
+    from tfcomp.data import images
+
+    c = container.unpack(images.read_bytes(source))
+    codec = registry.codec_for_file(c, max_pixels, tile)
+    if isinstance(codec, learned.LearnedCodec):
+        codec.warm_up()
+    started(c.height * c.width)
+    image = codec.decode_container(c)
+    data = images.image_bytes(image, images.output_format(output), grayscale=c.channels == 1)
+    images.atomic_write(output, data, overwrite=force)
+    return f"{source} -> {output}: {c.width}x{c.height}, model {c.model}"
+
+
 def _serve() -> None:
     """The worker: decodes the files it is sent, one at a time, telling the parent when the decoding starts."""
-    from tfcomp.cli import coding_cmd
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but messages on the pipe
@@ -123,8 +140,8 @@ def _serve() -> None:
         except EOFError:
             return
         try:
-            line = coding_cmd.decode_to_file(source, output, max_pixels, tile, force,
-                                             started=lambda pixels: _send(replies, ("decoding", pixels)))
+            line = decode_to_file(source, output, max_pixels, tile, force,
+                                started=lambda pixels: _send(replies, ("decoding", pixels)))
             _send(replies, ("done", line))
         except TfcompError as error:
             _send(replies, ("error", str(error)))

@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prints one row per model (default marked with *), or JSON."""
+    """Prints one row per model and version (the default marked with *), or JSON."""
     from tfcomp import zoo
     from tfcomp.errors import TfcompError
 
@@ -25,14 +25,27 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([dict(m, default=m["name"] == default) for m in models], indent=2))
         return 0
-    print(f"{'':2}{'name':24}{'architecture':14}{'decoder':10}{'N':>5}{'lambda':>9}"
+    print(f"{'':2}{'name':24}{'version':>8}  {'architecture':13}{'decoder':9}{'N':>5}{'lambda or quality':>19}"
           f"{'Kodak bpp':>11}{'PSNR':>8}{'MS-SSIM':>9}{'steps, all stages':>19}")
     for m in models:
         config, kodak = m["config"], m.get("kodak", {})
-        print(f"{'*' if m['name'] == default else '':2}{m['name']:24}{m['architecture']:14}"
-              f"{config.get('decoder', '-'):10}{config.get('num_filters', 0):>5}{config.get('lmbda', 0):>9g}"
+        print(f"{'*' if m['name'] == default else '':2}{m['name']:24}{zoo.version(m):>8}  {m['architecture']:13}"
+              f"{config.get('decoder', '-'):9}{config.get('num_filters') or max(config.get('widths') or [0]):>5}{_rate_setting(m):>19}"
               f"{kodak.get('bpp', float('nan')):>11.3f}{kodak.get('psnr', float('nan')):>8.2f}"
               f"{kodak.get('ms_ssim', float('nan')):>9.4f}{sum(s['steps'] for s in zoo.training_stages(m)):>19,}")
     if not models:
         print("(no shipped models found)")
     return 0
+
+
+def _rate_setting(metadata: dict) -> str:
+    """What sets a model's rate: its lambda, its widths' lambdas, or a variable-rate model's quality range."""
+    from tfcomp import zoo
+
+    qualities = zoo.quality_range(metadata)
+    if qualities:
+        return f"-q {qualities[0]:g}..{qualities[1]:g}"
+    config = metadata["config"]
+    if "lambdas" in config:
+        return f"{len(config['lambdas'])} widths"
+    return f"{config.get('lmbda', 0):g}"

@@ -29,8 +29,12 @@ _CRC = struct.Struct(">I")
 # Version 2 adds, after the part count, a field count and per field: tag (u8), length (u8), payload.
 _FIELD = struct.Struct(">BB")
 TAG_QUALITY = 1  # u16: the quality a variable-rate model coded at, in thousandths (4.5 -> 4500)
+TAG_MODEL_VERSION = 2  # u16: the version of the model that made the file; absent means version 1
 QUALITY_SCALE = 1000
-_QUALITY = struct.Struct(">H")
+_U16 = struct.Struct(">H")
+# The optional fields this reader knows: tag -> its name in errors. Both hold a u16 that is never 0 (and a
+# version field never says 1: a version 1 model writes none).
+_KNOWN_FIELDS = {TAG_QUALITY: "quality", TAG_MODEL_VERSION: "model version"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Container:
     latent_shapes: tuple[tuple[int, int], ...]
     strings: tuple[bytes, ...]
     quality: float | None = None  # variable-rate models: the quality coded at, a multiple of 1/QUALITY_SCALE
+    model_version: int = 1  # the version of `model` that made the file (its identity is name + version)
 
 
 def quantize_quality(quality: float) -> float:
@@ -60,7 +65,11 @@ def _fields(c: Container) -> list[bytes]:
         steps = round(c.quality * QUALITY_SCALE)
         if not 0 < steps < 1 << 16:
             raise ValueError(f"quality {c.quality} out of the header's range")
-        fields.append(_FIELD.pack(TAG_QUALITY, _QUALITY.size) + _QUALITY.pack(steps))
+        fields.append(_FIELD.pack(TAG_QUALITY, _U16.size) + _U16.pack(steps))
+    if c.model_version != 1:  # version 1 is implied, so version 1 files keep their format-1 bytes
+        if not 1 < c.model_version < 1 << 16:
+            raise ValueError(f"model version {c.model_version} out of the header's range")
+        fields.append(_FIELD.pack(TAG_MODEL_VERSION, _U16.size) + _U16.pack(c.model_version))
     return fields
 
 
@@ -111,9 +120,9 @@ def unpack(data: bytes) -> Container:
         raise TfcompError(f"corrupt tfcomp file (absurd image size {height}x{width})")
     if channels not in (1, 3) or not 0 < parts <= MAX_PARTS:
         raise TfcompError("corrupt tfcomp file (bad channel or part count)")
-    quality = None
+    fields: dict[int, int] = {}
     if version == 2:
-        quality, offset = _read_fields(data, offset)
+        fields, offset = _read_fields(data, offset)
     _need(data, offset + parts * _PART.size, "part table")
     table = [_PART.unpack_from(data, offset + i * _PART.size) for i in range(parts)]
     offset += parts * _PART.size
@@ -127,25 +136,27 @@ def unpack(data: bytes) -> Container:
     for _, _, length in table:
         strings.append(data[offset:offset + length])
         offset += length
+    quality = fields[TAG_QUALITY] / QUALITY_SCALE if TAG_QUALITY in fields else None
     return Container(model, table_hash, height, width, channels, variant,
-                     tuple((h, w) for h, w, _ in table), tuple(strings), quality)
+                     tuple((h, w) for h, w, _ in table), tuple(strings), quality, fields.get(TAG_MODEL_VERSION, 1))
 
 
-def _read_fields(data: bytes, offset: int) -> tuple[float | None, int]:
-    """(quality or None, offset after the fields) of a version 2 header."""
+def _read_fields(data: bytes, offset: int) -> tuple[dict[int, int], int]:
+    """({tag: u16 value}, offset after the fields) of a version 2 header."""
     _need(data, offset + 1, "header fields")
-    count, offset, quality = data[offset], offset + 1, None
+    count, offset, fields = data[offset], offset + 1, {}
     for _ in range(count):
         _need(data, offset + _FIELD.size, "header fields")
         tag, length = _FIELD.unpack_from(data, offset)
         offset += _FIELD.size
         _need(data, offset + length, "header fields")
-        if tag != TAG_QUALITY:
+        if tag not in _KNOWN_FIELDS:
             raise TfcompError(f"tfcomp file uses header field {tag}, which this tfcomp does not know (newer tfcomp?)")
-        if length != _QUALITY.size or quality is not None:
-            raise TfcompError("corrupt tfcomp file (bad quality field)")
-        (steps,) = _QUALITY.unpack_from(data, offset)
-        if steps == 0:
-            raise TfcompError("corrupt tfcomp file (quality 0)")
-        quality, offset = steps / QUALITY_SCALE, offset + length
-    return quality, offset
+        what = _KNOWN_FIELDS[tag]
+        if length != _U16.size or tag in fields:
+            raise TfcompError(f"corrupt tfcomp file (bad {what} field)")
+        (value,) = _U16.unpack_from(data, offset)
+        if value == 0 or (tag == TAG_MODEL_VERSION and value == 1):
+            raise TfcompError(f"corrupt tfcomp file ({what} {value})")
+        fields[tag], offset = value, offset + length
+    return fields, offset

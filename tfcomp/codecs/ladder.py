@@ -6,31 +6,16 @@ import dataclasses
 
 import numpy as np
 
-from tfcomp import zoo
+from tfcomp import measures, zoo
 from tfcomp.codecs import container
 from tfcomp.codecs.base import Codec
 from tfcomp.codecs.learned import LearnedCodec, rate_points
-from tfcomp.errors import TfcompError
-from tfcomp.evaluation import metrics
 
 
 def ladder(name: str | None) -> list[LearnedCodec]:
     """Rungs of the ladder of a family/architecture (or of the default model), smallest files first."""
     family = LearnedCodec(zoo.resolve(name)).family
     return [codec for m in zoo.family_rungs(family) for codec in rate_points(m)]
-
-
-def rung(name: str | None, quality: float):
-    """A variable-rate model at any quality in its range, else rung `quality` (1 = smallest files) of a
-    ladder or of a baseline's sweep ('klt')."""
-    from tfcomp import registry
-
-    rungs = registry.ladder(name)
-    if getattr(rungs[0], "quality_range", None):
-        return LearnedCodec(rungs[0].path, quality=quality)
-    if quality != int(quality) or not 1 <= quality <= len(rungs):
-        raise TfcompError(f"quality must be 1..{len(rungs)} for the {rungs[0].family} ladder")
-    return rungs[int(quality) - 1]
 
 
 @dataclasses.dataclass
@@ -51,9 +36,9 @@ def choose(rungs: list[Codec], image: np.ndarray, grayscale: bool = False,
     best = None
     for codec in rungs:
         data = codec.encode(image, grayscale=grayscale)
-        bpp = metrics.bits_per_pixel(len(data), height, width)
+        bpp = measures.bits_per_pixel(len(data), height, width)
         if target_psnr is not None:
-            psnr = metrics.psnr(image, codec.decode(data))
+            psnr = measures.psnr(image, codec.decode(data))
             best = Choice(codec, data, bpp, psnr)
             if psnr >= target_psnr:
                 return best
@@ -66,7 +51,7 @@ def choose(rungs: list[Codec], image: np.ndarray, grayscale: bool = False,
         return best
     if best is None:
         data = rungs[0].encode(image, grayscale=grayscale)
-        best = Choice(rungs[0], data, metrics.bits_per_pixel(len(data), height, width), None,
+        best = Choice(rungs[0], data, measures.bits_per_pixel(len(data), height, width), None,
                       warning=f"no rung fits {target_bpp} bpp; used the smallest rung")
     return best
 
@@ -87,9 +72,9 @@ def choose_quality(codec: LearnedCodec, image: np.ndarray, grayscale: bool = Fal
     def code(quality: float) -> Choice:
         codec.set_quality(quality)
         data = codec.encode(image, grayscale=grayscale)
-        psnr = metrics.psnr(image, codec.decode(data)) if target_psnr is not None else None
+        psnr = measures.psnr(image, codec.decode(data)) if target_psnr is not None else None
         return Choice(copy.copy(codec), data,
-                      metrics.bits_per_pixel(len(data), height, width), psnr)
+                      measures.bits_per_pixel(len(data), height, width), psnr)
 
     def good(choice: Choice) -> bool:
         return choice.psnr >= target_psnr if target_psnr is not None else choice.bpp <= target_bpp

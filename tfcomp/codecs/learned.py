@@ -11,7 +11,7 @@ from tfcomp import zoo
 from tfcomp.codecs import container, tiling
 from tfcomp.codecs.base import Codec
 from tfcomp.errors import TfcompError
-from tfcomp.training.saving import read_metadata
+from tfcomp.zoo import read_metadata
 
 
 class LearnedCodec(Codec):
@@ -39,8 +39,7 @@ class LearnedCodec(Codec):
     @property
     def quality_range(self) -> tuple[float, float] | None:
         """(lowest, highest) quality of a variable-rate model, else None."""
-        qualities = self.metadata.get("qualities")
-        return None if qualities is None else (float(qualities[0]), float(qualities[1]))
+        return zoo.quality_range(self.metadata)
 
     def set_quality(self, quality: float) -> None:
         """Codes at another quality of a variable-rate model (rounded as the file header records it)."""
@@ -104,7 +103,7 @@ class LearnedCodec(Codec):
             model=self.model_name, table_hash=self.table_hash, height=image.shape[0], width=image.shape[1],
             channels=1 if grayscale else 3, variant=self.width_index or 0,
             latent_shapes=tuple(tuple(int(v) for v in s) for s in shapes.numpy()),
-            strings=tuple(strings.numpy()), quality=self.quality))
+            strings=tuple(strings.numpy()), quality=self.quality, model_version=zoo.version(self.metadata)))
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decompresses a .tfc file made by this model."""
@@ -114,6 +113,9 @@ class LearnedCodec(Codec):
         """Checks a parsed container against this model, then decodes it."""
         if c.model != self.model_name:
             raise TfcompError(f"file was made by model {c.model!r}, not {self.model_name!r}")
+        if c.model_version != zoo.version(self.metadata):
+            raise TfcompError(f"file needs {c.model} version {c.model_version}; the installed {c.model} is version "
+                              f"{zoo.version(self.metadata)}")
         if c.variant != (self.width_index or 0):
             raise TfcompError(f"file was made at variant {c.variant}, not {self.width_index or 0} of {self.model_name!r}")
         if c.table_hash != self.table_hash:

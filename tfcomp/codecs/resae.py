@@ -19,7 +19,7 @@ Design, and why:
   for small), the seed's latent size. They are a negligible part of the seed's ratio next to the decoder
   share, so we do not quantize or entropy-code them.
 - int8 format: TFLite full-integer (static) quantization, calibrated on the image set's latents
-  (`resae.convert_int8`). We chose it over a numpy int8 weight format because the seed quantizes
+  (`resae_files.convert_int8`). We chose it over a numpy int8 weight format because the seed quantizes
   statically with calibration, i.e. activations too, and its quality and decode latency reflect integer
   arithmetic; a weight-only format would measure neither. TFLite's integer kernels are deterministic on
   a given machine, so files decode to the same pixels in every process.
@@ -71,29 +71,29 @@ def model_file(config: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def load_autoencoder(path: str):
-    """A configuration file (resae.AutoencoderFile), loaded once per process."""
-    from tfcomp.models import resae
+    """A configuration file (resae_files.AutoencoderFile), loaded once per process."""
+    from tfcomp.codecs import resae_files
 
-    return resae.load_autoencoder(path)
+    return resae_files.load_autoencoder(path)
 
 
 @functools.lru_cache(maxsize=None)
 def load_denoiser(path: str):
     """(denoiser, metadata, digest), loaded once per process."""
-    from tfcomp.models import resae
+    from tfcomp.codecs import resae_files
 
-    return resae.load_denoiser(path)
+    return resae_files.load_denoiser(path)
 
 
 @functools.lru_cache(maxsize=None)
 def int8_decoder(path: str):
     """The int8 TFLite decoder of a configuration file, built once per process."""
-    from tfcomp.models import resae
+    from tfcomp.codecs import resae_files
 
     model = load_autoencoder(path)
     if model.int8 is None:
         raise TfcompError(f"{path} has no int8 decoder (trained with --no-int8?)")
-    return resae.Int8Decoder(model.int8)
+    return resae_files.Int8Decoder(model.int8)
 
 
 def to_tiles(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -209,7 +209,7 @@ class ResAECodec(Codec):
         """Latents (T, latent_dim) -> uint8 tiles: float or int8 decoder, then the denoiser unless raw."""
         import tensorflow as tf
 
-        from tfcomp.models import resae
+        from tfcomp.models import resae, resae_denoiser
 
         if self.int8:
             images = int8_decoder(model_file(self.config))(latents)
@@ -221,5 +221,5 @@ class ResAECodec(Codec):
         if self.denoised:
             denoiser = load_denoiser(os.path.join(model_dir(), DENOISER_FILE))[0]
             # The denoiser sees the 8-bit reconstruction, as it was trained (on decoded uint8 tiles).
-            tiles = resae.denoise(denoiser, tiles, DENOISE_CHUNK)
+            tiles = resae_denoiser.denoise(denoiser, tiles, DENOISE_CHUNK)
         return tiles

@@ -1,6 +1,7 @@
 """Reading images into uint8 RGB arrays (with notes on conversions) and writing them atomically."""
 from __future__ import annotations
 
+import glob
 import io
 import os
 import stat
@@ -17,6 +18,20 @@ MAX_PIXELS = 1 << 28
 # Pillow's own bomb check stops at about 179 megapixels; ours (max_pixels) is the one that applies.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 LOSSLESS_OUTPUTS = {".png": "PNG", ".ppm": "PPM", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+# What a folder of training or test images may hold.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp")
+
+
+def list_images(pattern: str) -> list[str]:
+    """Image files in a folder, or matching a glob; sorted, never empty."""
+    if os.path.isdir(pattern):
+        files = [os.path.join(pattern, f) for f in os.listdir(pattern)]
+    else:
+        files = glob.glob(pattern)
+    files = sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        raise TfcompError(f"no images found at {pattern!r}")
+    return files
 
 
 def to_rgb(image: Image.Image) -> tuple[np.ndarray, list[str]]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tfcomp.data.locations import dataset_dir
-from tfcomp.data.pipeline import list_images
+from tfcomp.data.images import list_images
 
 KODAK_ENV = "TFCOMP_KODAK"
 KODAK_URL = "http://r0k.us/graphics/kodak/kodak/kodim{:02d}.png"

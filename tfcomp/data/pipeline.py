@@ -1,26 +1,9 @@
 """tf.data training input from an image folder/glob or a TFDS dataset: random crops and flips."""
 from __future__ import annotations
 
-import glob
-import os
-
 import tensorflow as tf
 
-from tfcomp.errors import TfcompError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp")
-
-
-def list_images(pattern: str) -> list[str]:
-    """Image files in a folder, or matching a glob; sorted, never empty."""
-    if os.path.isdir(pattern):
-        files = [os.path.join(pattern, f) for f in os.listdir(pattern)]
-    else:
-        files = glob.glob(pattern)
-    files = sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES))
-    if not files:
-        raise TfcompError(f"no images found at {pattern!r}")
-    return files
+from tfcomp.data.images import list_images
 
 
 def _decode(path: tf.Tensor) -> tf.Tensor:

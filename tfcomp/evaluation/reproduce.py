@@ -19,7 +19,7 @@ from tfcomp.evaluation.report import REPO, fmt, replace_section, results_markdow
 from tfcomp.evaluation.slimcae_report import slimcae_section
 from tfcomp.evaluation.systems_report import systems_section
 from tfcomp.evaluation.timing import time_interleaved
-from tfcomp.training.saving import METADATA
+from tfcomp.zoo import METADATA
 
 VISUAL_IMAGES = ("kodim05", "kodim23")
 

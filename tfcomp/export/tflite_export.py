@@ -13,10 +13,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression  # noqa: F401  (the rebuilt model's layers and entropy models)
 
+from tfcomp import zoo
 from tfcomp.codecs.learned import LearnedCodec
-from tfcomp.data.images import read_image
+from tfcomp.data.images import list_images, read_image
 from tfcomp.data.locations import dataset_dir
-from tfcomp.data.pipeline import list_images
 from tfcomp.errors import TfcompError
 from tfcomp.export import delegates, plain_decoder, portable, tflite
 from tfcomp.models.common import table_hash
@@ -164,6 +164,7 @@ def write(exported: ExportedModel, out_dir: str, modes: tuple[str, ...] = tflite
         }
     manifest = {
         "model": exported.metadata["name"],
+        "version": zoo.version(exported.metadata),
         "name": exported.name,
         "width_index": exported.width_index,
         "entropy_table_sha256": exported.metadata["entropy_table_sha256"],
@@ -206,7 +207,8 @@ def refresh(path: str, out_dir: str, width_index: int | None = None) -> dict:
     flatbuffer = tflite.convert(exported.plain(split_phases=True), "float32")
     if hashlib.sha256(flatbuffer).hexdigest() != manifest["files"]["float32"]["sha256"]:
         raise TfcompError(f"{exported.name}: the synthesis changed; export the model again instead of refreshing")
-    manifest.update(model=exported.metadata["name"], entropy_table_sha256=exported.metadata["entropy_table_sha256"],
+    manifest.update(model=exported.metadata["name"], version=zoo.version(exported.metadata),
+                    entropy_table_sha256=exported.metadata["entropy_table_sha256"],
                     entropy=exported.entropy_tables(),
                     decoder=portable.decoder_section(exported.model, exported.name, out_dir, exported.width_index))
     with open(manifest_path, "w") as f:

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcomp.errors import TfcompError
-from tfcomp.evaluation.metrics import ms_ssim_tf
+from tfcomp.models.losses import ms_ssim_tf
 
 DISTORTIONS = ("mse", "ms-ssim")
 

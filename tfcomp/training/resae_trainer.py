@@ -40,7 +40,9 @@ from tfcomp.codecs import resae as resae_codec
 from tfcomp.data import pipeline
 from tfcomp.data.locations import REPO, dataset_dir
 from tfcomp.evaluation import metrics
-from tfcomp.models import resae
+from tfcomp.codecs import resae_files
+from tfcomp.models import resae, resae_denoiser
+from tfcomp.training.resae_convergence import ConvergenceRule
 from tfcomp.training.train import WallClock, image_files_off_kodak
 
 SPLIT = (0.8, 0.1, 0.1)
@@ -145,7 +147,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
     def set_ssim() -> float:
         return resae.mean_ssim(images, resae.reconstruct(model.encoder, model.decoder, images))
 
-    rule = resae.ConvergenceRule(set_ssim, period=args.period, min_epochs=args.min_epochs, state=state)
+    rule = ConvergenceRule(set_ssim, period=args.period, min_epochs=args.min_epochs, state=state)
     clock = WallClock(os.path.join(workdir, "progress.json"))
     dataset = tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=args.seed).batch(args.batch)
     if state.get("converged") or initial_epoch >= args.epochs:
@@ -165,7 +167,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
     int8 = None
     if not args.no_int8:
         t = time.time()
-        int8 = resae.convert_int8(model.decoder, config, latents)
+        int8 = resae_files.convert_int8(model.decoder, config, latents)
         print(f"int8 decoder: {len(int8)} bytes ({time.time() - t:.0f} s)")
     progress = clock.state
     gpus = tf.config.list_physical_devices("GPU")
@@ -188,7 +190,7 @@ def train_autoencoder(args: argparse.Namespace) -> int:
         steps=epochs * -(-len(images) // args.batch), wall_time_s=round(progress["wall_time_s"], 1),
         runs=progress["runs"], continued_from_epoch=initial_epoch,  # Adam restarted there (0: fresh run)
         device=f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores, shared)")
-    metadata = resae.save_autoencoder(out, config, model.encoder, model.decoder, int8, dict(training=training))
+    metadata = resae_files.save_autoencoder(out, config, model.encoder, model.decoder, int8, dict(training=training))
     np.savez(os.path.join(workdir, "image_set.npz"), images=images, sources=sources)
     print(json.dumps({k: v for k, v in training.items() if k not in ("rule", "args")}, indent=1))
     print(f"wrote {out} ({os.path.getsize(out)} bytes; decoder bytes {metadata['decoder_bytes']})")
@@ -205,7 +207,7 @@ def train_denoiser(args: argparse.Namespace) -> int:
     noisy, clean, groups, record = [], [], [], {}
     for name in args.configs.split(","):
         path = os.path.join(args.model_dir or folder, f"resae_{name}.npz")
-        model = resae.load_autoencoder(path)
+        model = resae_files.load_autoencoder(path)
         images, sources = set_of(model.metadata)
         reconstructions = resae.reconstruct(model.encoder, model.decoder, images)
         split = split_by_source(sources, args.seed)
@@ -230,8 +232,8 @@ def train_denoiser(args: argparse.Namespace) -> int:
 
         return data.map(cut).batch(args.batch)
 
-    denoiser = resae.build_denoiser()
-    trainer = resae.DenoiserTrainer(denoiser)
+    denoiser = resae_denoiser.build_denoiser()
+    trainer = resae_denoiser.DenoiserTrainer(denoiser)
     trainer.compile(optimizer=tf.keras.optimizers.Adam(args.lr))
     clock = WallClock(os.path.join(workdir, "progress.json"))
     validation = crops(1, False) if (groups == 1).any() else None
@@ -244,14 +246,14 @@ def train_denoiser(args: argparse.Namespace) -> int:
     test = groups == 2
     before = after = None
     if test.any():
-        denoised = resae.denoise(denoiser, noisy[test])
+        denoised = resae_denoiser.denoise(denoiser, noisy[test])
         before = dict(psnr=float(np.mean([metrics.psnr(a, b) for a, b in zip(clean[test], noisy[test])])),
                       ssim=resae.mean_ssim(clean[test], noisy[test]))
         after = dict(psnr=float(np.mean([metrics.psnr(a, b) for a, b in zip(clean[test], denoised)])),
                      ssim=resae.mean_ssim(clean[test], denoised))
         print(f"test split ({int(test.sum())} tiles): before {before}, after {after}")
     progress = clock.state
-    metadata = resae.save_denoiser(out, denoiser, dict(training=dict(
+    metadata = resae_files.save_denoiser(out, denoiser, dict(training=dict(
         command="tfcomp train -a resae-denoiser", args={k: getattr(args, k) for k in DENOISER_OPTIONS},
         pairs="float decoder reconstruction (uint8) -> original",
         split="80/10/10 by BSDS500 source image", splits=record, crop=args.crop, batch=args.batch,

@@ -2,47 +2,14 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import os
 import shutil
 
 import tensorflow as tf
 
 from tfcomp.models.common import table_hash
-
-METADATA = "metadata.json"
-
-
-def directory_sha256(path: str, exclude: tuple[str, ...] = (METADATA,)) -> str:
-    """sha256 over the relative names and bytes of every file in a directory, in sorted order."""
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            rel = os.path.relpath(full, path)
-            if rel in exclude:
-                continue
-            digest.update(rel.encode() + b"\0")
-            with open(full, "rb") as f:
-                digest.update(f.read())
-    return digest.hexdigest()
-
-
-def write_metadata(path: str, metadata: dict) -> None:
-    """Writes metadata.json of a saved model directory atomically."""
-    target = os.path.join(path, METADATA)
-    with open(target + ".tmp", "w") as f:
-        json.dump(metadata, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(target + ".tmp", target)
-
-
-def read_metadata(path: str) -> dict:
-    """metadata.json of a saved model directory."""
-    with open(os.path.join(path, METADATA)) as f:
-        return json.load(f)
+from tfcomp import zoo
+from tfcomp.zoo import directory_sha256, read_metadata, write_metadata
 
 
 def load_keras_model(path: str) -> tf.keras.Model:
@@ -55,6 +22,18 @@ def load_keras_model(path: str) -> tf.keras.Model:
     return model
 
 
+def next_version(name: str, tables_sha256: str) -> int:
+    """The version a model saved under `name` gets: the installed model's own when the entropy tables are the
+    same (a re-traced model decodes the same files), the next one when they differ, so that a name never
+    changes meaning; 1 for a new name."""
+    try:
+        installed = read_metadata(os.path.join(zoo.models_dir(), name))
+    except (OSError, ValueError):
+        return 1
+    same = installed.get("entropy_table_sha256") == tables_sha256
+    return zoo.version(installed) + (0 if same else 1)
+
+
 def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
     """Fixes the coding tables, saves the SavedModel (atomically) and returns its metadata (its ladder is
     training["family"] when the run named one)."""
@@ -65,14 +44,16 @@ def save_model(model: tf.keras.Model, path: str, training: dict) -> dict:
     staging = path.rstrip("/") + ".saving"
     shutil.rmtree(staging, ignore_errors=True)
     model.save(staging, include_optimizer=False, save_format="tf")
+    tables = table_hash(model.entropy_tables().numpy())
     metadata = {
         "name": name,
+        "version": next_version(name, tables),
         "architecture": model.architecture,
         "family": training.get("family") or model.family,
         "config": model.get_config(),
         "latent_channels": model.latent_channels(),
         "latent_strides": list(model.latent_strides),
-        "entropy_table_sha256": table_hash(model.entropy_tables().numpy()),
+        "entropy_table_sha256": tables,
         "parameters": {
             "analysis": int(sum(v.shape.num_elements() for v in model.analysis_transform.weights)),
             "synthesis": int(sum(v.shape.num_elements() for v in model.synthesis_transform.weights)),

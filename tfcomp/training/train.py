@@ -211,13 +211,13 @@ def _trainee(model, images: tf.data.Dataset, val_images: tf.data.Dataset | None,
 
 
 def _schedule_lambdas(model, dataset: tf.data.Dataset, config: TrainConfig) -> dict:
-    """Seed 001's lambda scheduling after the main stage (tfcomp.models.slimcae_schedule): each try trains
+    """Seed 001's lambda scheduling after the main stage (tfcomp.training.slimcae_schedule): each try trains
     lambda_schedule_steps steps and measures every width on four validation (else training) images, 2x
     downsampled like the crops. Not resumable: after a kill, rerun with --init-from WORKDIR/weights/latest."""
     import numpy as np
     from tqdm import tqdm
 
-    from tfcomp.models.slimcae_schedule import estimate_widths, schedule_lambdas
+    from tfcomp.training.slimcae_schedule import estimate_widths, schedule_lambdas
 
     images, _ = training_images(config.val_data or config.train_data)
     if config.downsample:

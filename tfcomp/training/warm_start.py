@@ -15,7 +15,8 @@ import tensorflow_probability as tfp
 
 from tfcomp import registry
 from tfcomp.errors import TfcompError
-from tfcomp.training.saving import METADATA, load_keras_model, read_metadata
+from tfcomp.training.saving import load_keras_model
+from tfcomp.zoo import METADATA, read_metadata
 
 
 def check_source(source: str) -> None:

@@ -103,6 +103,6 @@ def default_images() -> list[str]:
 
 def image_paths(specs: list[str] | None) -> list[str]:
     """Image files from folders, globs or file names (the defaults when none is given)."""
-    from tfcomp.data.pipeline import list_images
+    from tfcomp.data.images import list_images
 
     return [path for spec in specs for path in list_images(spec)] if specs else default_images()
