@@ -38,26 +38,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          help="smallest file reaching DB PSNR on this image (else the top quality or rung, "
                               "with a warning)")
     _common(p, "images, folders (searched for images at any depth) or globs ('photos/**/*.jpg')",
-            "OUTPUT after a single INPUT: the file to write (default: INPUT with the suffix .tfc)")
+            "the .tfc file to write (default: INPUT with the suffix .tfc)",
+            "files coded at once, on threads that share the model")
     p.set_defaults(run=compress)
 
     p = sub.add_parser("decompress", help="decompress .tfc files into PNGs",
                        description="Decompress .tfc files; the model is read from each file.")
     _common(p, ".tfc files, folders (searched for .tfc files at any depth) or globs",
-            "OUTPUT after a single INPUT: the lossless image to write: .png, .ppm, .bmp, .tif "
-            "(default: INPUT.png)")
+            "the lossless image to write: .png, .ppm, .bmp, .tif (default: INPUT.png)",
+            "files decoded at once, each by its own worker process")
     p.set_defaults(run=decompress)
 
 
-def _common(p: argparse.ArgumentParser, inputs: str, output: str) -> None:
+def _common(p: argparse.ArgumentParser, inputs: str, output: str, jobs: str) -> None:
     """Options both verbs share: inputs, outputs, batch and size limits."""
-    p.add_argument("paths", nargs="+", metavar="INPUT [OUTPUT]", help=f"{inputs}; {output}")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=f"inputs: {inputs}; or INPUT OUTPUT: {output}")
     p.add_argument("-o", "--out-dir", metavar="DIR", help="write outputs under DIR, mirroring the inputs' folders "
                                                           "(default: beside each input)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite outputs that exist (default: complete "
                    "outputs are skipped, so a stopped batch can be run again)")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="files coded at once, on threads that share the model (default: 1)")
+                   help=f"{jobs} (default: 1)")
     p.add_argument("--tile", type=int, metavar="PIXELS",
                    help=f"transforms in tiles of this side, a multiple of 16 (default: {tiling.TILE} for images "
                         f"above {tiling.AUTO_PIXELS / 1e6:.1f} megapixels; 0: never); the file is the same")
