@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Trains seed 002's lighter decoders for shipped ladder rungs. Like seed 002, each variant is trained end to
+# Trains the lighter decoders of the study of faster Ballé decoders (docs/models.md) for ladder rungs: K3x3 ships,
+# 2L, 2L-K3x3 and 2L-K9x9 are study models (kept in runs/study/). Like that study, each variant is trained end to
 # end at the rung's lambda (the encoder and entropy model adapt to the lighter decoder), but warm-started
 # from the trained rung: its encoder, entropy model and every decoder weight whose shape fits (3x3 kernels
 # start from the centre of the 5x5 ones). A decoder-only stage on the rung's frozen encoder (2,000 steps)

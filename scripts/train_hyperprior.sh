@@ -15,6 +15,6 @@ for rung in "${RUNGS[@]}"; do
   [ -e "runs/$name-fit/done" ] && continue
   "$TFCOMP" train "${HYPER_MODEL[@]}" --lambda "${LAMBDA[${HYPER_DONOR[$rung]}]}" "${DATA[@]}" --fit-hyperprior \
       --no-downsample --patch 320 --steps 6000 --lr 1e-3 --final-lr 5e-5 \
-      --init-from "saved_models/$(n64_name "${HYPER_DONOR[$rung]}")" --workdir "runs/$name-fit" "runs/$name-fit/out/$name"
+      --init-from "$(model_path "$(n64_name "${HYPER_DONOR[$rung]}")")" --workdir "runs/$name-fit" "runs/$name-fit/out/$name"
   ship "runs/$name-fit/out/$name" "$name" && touch "runs/$name-fit/done"
 done

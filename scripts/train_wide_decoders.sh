@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Seed 002's width (N=192) for the baseline and K3x3 decoders of rungs 2 and 3, on a CPU: each N=64 model is
+# The decoder study's width (N=192) for the baseline and K3x3 decoders of rungs 2 and 3, on a CPU (study models,
+# kept in runs/study/): each N=64 model is
 # widened to N=192 (its weights fill the leading channels, new channels start switched off and their prior is
 # narrowed into the zero bin, so the wide model starts at the narrow one's image and rate) and fine-tuned end to
-# end at the rung's lambda. Ships them on ladders of their own (bls2017-n192, bls2017-K3x3-n192), so they stay
-# off the N=64 curve. Resumable: rerun it.
+# end at the rung's lambda, on ladders of their own (bls2017-n192, bls2017-K3x3-n192), off the N=64 curve.
+# Resumable: rerun it.
 #   usage: scripts/train_wide_decoders.sh [RUNG ...]    (default: the DECODER_RUNGS of train_common.sh)
 source "$(dirname "$0")/train_common.sh"
 
@@ -17,7 +18,7 @@ for rung in "${RUNGS[@]}"; do
     name="$family-mse-$rung"
     [ -e "runs/$name/done" ] && continue
     "$TFCOMP" train -a bls2017 -N 192 --decoder "$decoder" --lambda "${LAMBDA[$rung]}" --family "$family" \
-        "${DATA[@]}" "${WIDE_STAGE[@]}" --init-from "saved_models/$narrow" --workdir "runs/$name" \
+        "${DATA[@]}" "${WIDE_STAGE[@]}" --init-from "$(model_path "$narrow")" --workdir "runs/$name" \
         "runs/$name/out/$name"
     ship "runs/$name/out/$name" "$name" && touch "runs/$name/done"
   done

@@ -5,11 +5,11 @@
 # 0.016 and rung 4 moves rung 5's first stage down to lambda 0.009: lowering the rate of a trained N=192 model
 # costs far fewer steps than widening again. Each stage resumes if interrupted and is skipped once done: rerun it.
 #   usage: scripts/train_wide_rungs.sh [RUNG ...]    (default: 6 5 4; each needs the rungs before it in that order)
-# Measured on this 2-core CPU (0.40-0.44 s/step, Kodak by `tfcomp evaluate`): see the README's "Shipped models".
+# Measured on a 2-core CPU (0.40-0.44 s/step, Kodak by `tfcomp evaluate`): see docs/models.md.
 source "$(dirname "$0")/train_common.sh"
 # Stages of each rung, separated by ';': "lambda steps lr final-lr donor" (a shipped model or an earlier stage).
 declare -A STAGES=(
-  [6]="0.035 10000 3e-4 3e-5 saved_models/bls2017-n64-mse-5"
+  [6]="0.035 10000 3e-4 3e-5 runs/study/bls2017-n64-mse-5"
   [5]="0.016 5000 2e-4 2e-5 runs/bls2017-mse-6/stage1/bls2017-mse-6;0.016 3000 1e-4 1e-5 runs/bls2017-mse-5/stage1/bls2017-mse-5"
   [4]="0.009 4500 2e-4 2e-5 runs/bls2017-mse-5/stage1/bls2017-mse-5"
 )

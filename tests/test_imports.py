@@ -14,7 +14,8 @@ from conftest import REPO
 PACKAGE = os.path.join(REPO, "tfcomp")
 # Lowest first. A module may import modules of its own layer and of the layers below it.
 LAYERS = (
-    ("tfcomp", "tfcomp.errors", "tfcomp.measures", "tfcomp.reference", "tfcomp.samples", "tfcomp.layers"),
+    ("tfcomp", "tfcomp.errors", "tfcomp.measures", "tfcomp.report", "tfcomp.reference", "tfcomp.samples",
+     "tfcomp.layers"),
     ("tfcomp.data", "tfcomp.models"),
     ("tfcomp.zoo",),
     ("tfcomp.codecs",),

@@ -71,3 +71,12 @@ def quality_at_rate(rate, quality, target_rate: float) -> float:
     if not r[0] <= target_rate <= r[-1]:
         return float("nan")
     return float(np.interp(np.log(target_rate), np.log(r), q))
+
+
+def gains_vs(curves: dict, anchor: str) -> dict:
+    """PSNR (dB) of each non-anchor codec point minus the anchor curve's, interpolated at the same bpp."""
+    if anchor not in curves:
+        return {}
+    rate, quality = [p["bpp"] for p in curves[anchor]], [p["psnr"] for p in curves[anchor]]
+    return {p["codec"]: p["psnr"] - quality_at_rate(rate, quality, p["bpp"])
+            for family, points in curves.items() if family != anchor for p in points}

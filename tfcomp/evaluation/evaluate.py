@@ -21,6 +21,7 @@ from tfcomp import registry
 from tfcomp.data.images import read_image
 from tfcomp.evaluation import bdrate, metrics
 from tfcomp.evaluation.timing import time_stages
+from tfcomp.report import relative
 
 ROW_FIELDS = ("image", "codec", "family", "bytes", "bpp", "mse", "psnr", "ssim", "ms_ssim",
               "identical_across_processes")
@@ -84,7 +85,7 @@ def evaluate(families: list[str], image_paths: list[str], out_dir: str, timing_i
         row.update(mse=metrics.mse(original, decoded), psnr=metrics.psnr(original, decoded), ssim=ssim,
                    ms_ssim=ms_ssim)
     summary = summarize(rows, timings)
-    summary.update(images=len(image_paths), image_dir=os.path.dirname(os.path.abspath(image_paths[0])),
+    summary.update(images=len(image_paths), image_dir=relative(os.path.dirname(image_paths[0])),
                    decoded_in_separate_process=separate_process)
     write_outputs(rows, summary, out_dir)
     return summary
@@ -111,7 +112,7 @@ def summarize(rows: list[dict], timings: dict) -> dict:
     for family in curves:
         curves[family].sort(key=lambda p: p["bpp"])
     return {"codecs": codecs, "curves": curves, "bd_rate": bd_table(curves),
-            "psnr_gain_vs_jpeg": gains_vs(curves, "jpeg")}
+            "psnr_gain_vs_jpeg": bdrate.gains_vs(curves, "jpeg")}
 
 
 def _curve(points: list[dict], key: str) -> tuple[list[float], list[float]]:
@@ -148,25 +149,20 @@ def _rises(points: list[dict], key: str, step: float = 0.01) -> bool:
     return all(b[key] - a[key] > step for a, b in zip(ordered, ordered[1:]))
 
 
-def gains_vs(curves: dict, anchor: str) -> dict:
-    """PSNR (dB) of each non-anchor codec point minus the anchor curve's, interpolated at the same bpp."""
-    if anchor not in curves:
-        return {}
-    rate, quality = _curve(curves[anchor], "psnr")
-    return {p["codec"]: p["psnr"] - bdrate.quality_at_rate(rate, quality, p["bpp"])
-            for family, points in curves.items() if family != anchor for p in points}
-
-
 def write_outputs(rows: list[dict], summary: dict, out_dir: str) -> None:
-    """per_image.csv, summary.json, rd.png, and rd_decoders.png for lighter-decoder variants."""
-    from tfcomp.evaluation import plots
-
+    """per_image.csv, summary.json and the plots."""
     with open(os.path.join(out_dir, "per_image.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=ROW_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True, default=float)
+    write_summary(summary, out_dir)
+    plot_curves(summary, out_dir)
+
+
+def plot_curves(summary: dict, out_dir: str) -> None:
+    """rd.png, and rd_decoders.png for the decoder variants beside their ladder."""
+    from tfcomp.evaluation import plots
+
     curves = summary["curves"]
     variants = variant_families(curves)
     plots.rd_plot({f: p for f, p in curves.items() if f not in variants}, os.path.join(out_dir, "rd.png"))
@@ -176,10 +172,15 @@ def write_outputs(rows: list[dict], summary: dict, out_dir: str) -> None:
                       os.path.join(out_dir, "rd_decoders.png"), anchors=False)
 
 
-def variant_families(curves: dict) -> set[str]:
-    """Measured families of seed 002's study beside the bls2017 ladder: lighter decoders (e.g. 'bls2017-2L')
-    and models of another width (e.g. 'bls2017-n192')."""
-    from tfcomp import zoo
+def write_summary(summary: dict, out_dir: str) -> None:
+    """summary.json: the run's record, written atomically."""
+    path = os.path.join(out_dir, "summary.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True, default=float)
+    os.replace(path + ".tmp", path)
 
-    return {m.get("family", m["architecture"]) for m in zoo.list_models()
-            if m["architecture"] == "bls2017" and m.get("family", "bls2017") != "bls2017"} & set(curves)
+
+def variant_families(curves: dict) -> set[str]:
+    """Measured families of the decoder-variant study beside the bls2017 ladder: lighter decoders (e.g.
+    'bls2017-K3x3') and models of another width (e.g. 'bls2017-n192')."""
+    return {family for family in curves if family.startswith("bls2017-")}
