@@ -216,7 +216,7 @@ def test_files_are_checked_against_the_model(resae_env, tmp_path, monkeypatch):
     # A -raw file does not need the denoiser; a denoised one names the missing file.
     raw = ResAECodec("small-raw").encode(IMAGE)
     monkeypatch.setenv(resae_codec.MODEL_ENV, str(tmp_path))
-    with pytest.raises(TfcompError, match="no resae model"):
+    with pytest.raises(TfcompError, match="resae models are not installed"):
         registry.decode_file(raw)
 
 

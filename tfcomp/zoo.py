@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 import os
+import site
 import sys
 
 from tfcomp.errors import TfcompError
@@ -22,11 +23,11 @@ INSTALLED_MODELS = os.path.join("share", "tfcomp", "saved_models")
 
 def models_dir() -> str:
     """Where the shipped models are: $TFCOMP_MODELS, else the checkout's saved_models/, else the folder that
-    `pip install` put under the environment's prefix (share/tfcomp/saved_models)."""
+    `pip install` put under the environment's prefix (share/tfcomp/saved_models; the user base for --user)."""
     if os.environ.get(MODELS_ENV):
         return os.environ[MODELS_ENV]
-    candidates = [CHECKOUT_MODELS] + [os.path.join(prefix, INSTALLED_MODELS)
-                                      for prefix in dict.fromkeys((sys.prefix, sys.base_prefix))]
+    prefixes = dict.fromkeys((sys.prefix, sys.base_prefix, site.getuserbase()))
+    candidates = [CHECKOUT_MODELS] + [os.path.join(prefix, INSTALLED_MODELS) for prefix in prefixes]
     return next((path for path in candidates if os.path.exists(os.path.join(path, ZOO_INDEX))), CHECKOUT_MODELS)
 
 

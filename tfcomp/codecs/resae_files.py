@@ -101,8 +101,9 @@ def load_autoencoder(path: str) -> AutoencoderFile:
             dec = [npz[k] for k in sorted(k for k in npz.files if k.startswith("dec"))]
             int8 = npz["int8"].tobytes() if "int8" in npz.files else None
     except FileNotFoundError:
-        raise TfcompError(f"no resae model at {path}; train one with `tfcomp train -a resae` "
-                          "(or point $TFCOMP_RESAE at a folder of them)") from None
+        raise TfcompError(f"the resae models are not installed (they do not ship: 18 MB and more each): train "
+                          f"them with `tfcomp train -a resae` (and `-a resae-denoiser`), or set $TFCOMP_RESAE to "
+                          f"their folder (looked for {os.path.basename(path)} in {os.path.dirname(path)})") from None
     except (OSError, KeyError, ValueError) as error:
         raise TfcompError(f"cannot read the resae model {path} ({type(error).__name__})") from None
     config = Config(**metadata["config"])
