@@ -61,7 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="slimcae: after training, seed 001's lambda scheduling with this many steps per try "
                             "(default: off)")
     keras.add_argument("--no-downsample", dest="downsample", action="store_false",
-                       help="do not halve images before cropping (keep for non-JPEG sources)")
+                       help="do not shrink images before cropping (keep for non-JPEG sources)")
+    keras.add_argument("--downscale", type=float, default=0.5,
+                       help="factor images shrink by before cropping, which removes JPEG blocking (default: "
+                            "%(default)s)")
     keras.add_argument("--patch", type=int, default=128, help="crop size")
     keras.add_argument("--final-lr", type=float, default=5e-5, help="learning rate at the last step")
     keras.add_argument("--init-from", help="warm start: a weights checkpoint (WORKDIR/weights/latest) or a shipped "
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         val_data=args.val_data, output=args.output, workdir=args.workdir, patch=args.patch,
         batch=args.batch, steps=args.steps, steps_per_epoch=args.steps_per_epoch,
         learning_rate=args.lr, final_learning_rate=args.final_lr, downsample=args.downsample,
+        downscale=args.downscale,
         strategy=args.strategy, logical_cpus=args.logical_cpus, init_from=args.init_from, seed=args.seed,
         lambda_schedule_steps=args.lambda_schedule_steps, fit_hyperprior=args.fit_hyperprior,
         freeze=tuple(p for p in args.freeze.split(",") if p), family=args.family)

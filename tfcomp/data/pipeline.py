@@ -11,8 +11,14 @@ def _decode(path: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32)
 
 
+def downscale(image: tf.Tensor, factor: float = 0.5) -> tf.Tensor:
+    """Shrink both sides by a factor (area averaging): removes JPEG blocking before cropping."""
+    size = tf.cast(tf.math.round(tf.cast(tf.shape(image)[:2], tf.float32) * factor), tf.int32)
+    return tf.image.resize(image, size, method="area")
+
+
 def downsample2x(image: tf.Tensor) -> tf.Tensor:
-    """Halve both sides by area averaging: removes JPEG blocking before cropping."""
+    """Halve both sides by area averaging."""
     shape = tf.shape(image)
     return tf.image.resize(image, shape[:2] // 2, method="area")
 
@@ -29,10 +35,12 @@ def augment(image: tf.Tensor, patch: int) -> tf.Tensor:
 
 
 def image_dataset(images: tf.data.Dataset, patch: int, batch: int, downsample: bool,
-                  shuffle: bool = True) -> tf.data.Dataset:
-    """Endless batches of float32 crops in 0..255 from a dataset of whole images."""
+                  shuffle: bool = True, factor: float = 0.5) -> tf.data.Dataset:
+    """Endless batches of float32 crops in 0..255 from a dataset of whole images (shrunk by `factor` first
+    when downsample is set)."""
     if downsample:
-        images = images.map(downsample2x, num_parallel_calls=tf.data.AUTOTUNE)
+        images = images.map(downsample2x if factor == 0.5 else lambda x: downscale(x, factor),
+                            num_parallel_calls=tf.data.AUTOTUNE)
     # Decoded (and downsampled) images are small enough to cache: crops are then almost free.
     images = images.cache()
     if shuffle:

@@ -141,6 +141,8 @@ class MS2020VR(CodecModel):
     latent_strides = (16, 64)
     PARTS = ("analysis_transform", "synthesis_transform", "gain_units", "hyper_analysis_transform",
              "hyper_synthesis_transform", "slice_transforms", "hyperprior")
+    # What --fit-hyperprior trains on cached latents of frozen transforms (rate only).
+    ENTROPY_PARTS = ("hyper_analysis_transform", "hyper_synthesis_transform", "slice_transforms", "hyperprior")
 
     def __init__(self, lambdas: tuple[float, ...] = DEFAULT_LAMBDAS, num_filters: int = 192, num_slices: int = 4,
                  num_hyper_filters: int = 128, slice_filters: int = 128,

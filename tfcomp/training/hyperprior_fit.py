@@ -37,14 +37,21 @@ class HyperpriorFit(tf.keras.Model):
         return [self.loss_tracker]
 
     def bpp(self, y: tf.Tensor, training: bool) -> tf.Tensor:
-        """Bits per pixel of a batch of latents and their hyper-latents."""
+        """Bits per pixel of a batch of latents and their hyper-latents (a variable-rate codec's latents at
+        levels drawn over its whole range, as in its own training)."""
+        if hasattr(self.codec, "gain_units"):
+            levels = self.codec.levels - 1.0
+            level = tf.random.uniform(tf.shape(y)[:1], 0.0, levels) if training else \
+                tf.linspace(0.0, levels, tf.shape(y)[0])
+            y = y * self.codec.gain_units(level)
         _, bits = self.codec.latent_bits(y, training)
         pixels = tf.cast(tf.reduce_prod(tf.shape(y)[:-1]) * self.pixels_per_latent, bits.dtype)
         return tf.reduce_sum(bits) / pixels
 
     def train_step(self, y):
         """One optimizer step on the rate, hyperprior variables only."""
-        variables = [v for part in HYPER_PARTS for v in getattr(self.codec, part).trainable_variables]
+        parts = getattr(self.codec, "ENTROPY_PARTS", HYPER_PARTS)
+        variables = [v for part in parts for v in getattr(self.codec, part).trainable_variables]
         with tf.GradientTape() as tape:
             bpp = self.bpp(y, training=True)
             scaled = bpp / tf.distribute.get_strategy().num_replicas_in_sync
@@ -62,15 +69,16 @@ class HyperpriorFit(tf.keras.Model):
         return self.codec.save_weights(*args, **kwargs)
 
 
-def cached_latents(codec: tf.keras.Model, images: tf.data.Dataset, patch: int, downsample: bool,
+def cached_latents(codec: tf.keras.Model, images: tf.data.Dataset, patch: int, downsample: float | bool,
                    path: str) -> np.ndarray:
-    """Latents of CROPS_PER_IMAGE random crops of every image, computed once and kept at `path`."""
+    """Latents of CROPS_PER_IMAGE random crops of every image (shrunk by the factor `downsample` first, if
+    any), computed once and kept at `path`."""
     if os.path.exists(path):
         return np.load(path)
     latents = []
     for image in tqdm(images, desc=f"latents for {os.path.basename(path)}", unit="image"):
         if downsample:
-            image = pipeline.downsample2x(image)
+            image = pipeline.downscale(image, float(downsample))
         for _ in range(CROPS_PER_IMAGE):
             latents.append(codec.analysis_transform(pipeline.augment(image, patch)[None])[0].numpy())
     latents = np.stack(latents)

@@ -37,6 +37,7 @@ class TrainConfig:
     learning_rate: float = 5e-4
     final_learning_rate: float = 5e-5
     downsample: bool = True
+    downscale: float = 0.5  # the factor images shrink by before cropping, when downsample is set
     strategy: str = "default"
     logical_cpus: int = 0
     init_from: str | None = None
@@ -195,14 +196,15 @@ def _trainee(model, images: tf.data.Dataset, val_images: tf.data.Dataset | None,
     """(the Keras model fit() trains, training batches, validation batches or None): the codec on image
     crops, or for --fit-hyperprior its hyperprior on cached latents of the frozen transforms."""
     if not config.fit_hyperprior:
-        dataset = pipeline.image_dataset(images, config.patch, config.batch, config.downsample)
+        dataset = pipeline.image_dataset(images, config.patch, config.batch, config.downsample,
+                                         factor=config.downscale)
         validation = None if val_images is None else pipeline.image_dataset(
-            val_images, config.patch, config.batch, config.downsample, shuffle=False)
+            val_images, config.patch, config.batch, config.downsample, shuffle=False, factor=config.downscale)
         return model, dataset, validation
     trainee = hyperprior_fit.HyperpriorFit(model)
 
     def batches(source, name, shuffle):
-        latents = hyperprior_fit.cached_latents(model, source, config.patch, config.downsample,
+        latents = hyperprior_fit.cached_latents(model, source, config.patch, config.downsample and config.downscale,
                                                 os.path.join(workdir, f"latents-{name}.npy"))
         return hyperprior_fit.latent_batches(latents, config.batch, shuffle)
 
