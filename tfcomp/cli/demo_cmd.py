@@ -1,4 +1,4 @@
-"""`tfcomp demo`: the default model on a bundled image, beside JPEG and WebP at no smaller file size."""
+"""`tfcomp demo`: the default model on a bundled image, beside JPEG, WebP and AVIF at no smaller file size."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +9,10 @@ import sys
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Registers the verb."""
-    p = sub.add_parser("demo", help="compress a bundled sample and compare with JPEG and WebP",
+    p = sub.add_parser("demo", help="compress a bundled sample and compare with JPEG, WebP and AVIF",
                        description="Compress a sample image with a shipped model, decompress it in a "
-                                   "separate process, and compare with JPEG/WebP files of at least the same size.")
+                                   "separate process, and compare with JPEG, WebP and AVIF files of at least the "
+                                   "same size.")
     p.add_argument("-m", "--model", help="shipped model or architecture (default: the zoo's default)")
     p.add_argument("--image", help="image to use instead of the bundled Kodak sample")
     p.add_argument("--out", default="demo_out", help="output folder (default: %(default)s)")
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     decoded, _, _ = read_image(png_path)
     size = os.path.getsize(tfc_path)
     rows = [(f"tfcomp {codec.name}", size, decoded)]
-    for family, suffix in (("jpeg", "jpg"), ("webp", "webp")):
+    for family, suffix in (("jpeg", "jpg"), ("webp", "webp"), ("avif", "avif")):
+        if not PillowCodec.available(family):
+            continue
         classic, data = PillowCodec.at_least(family, image, size)
         with open(os.path.join(args.out, f"sample.{suffix}"), "wb") as f:
             f.write(data)
@@ -54,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
     panels = [("original", image)] + [(f"{n}\n{metrics.bits_per_pixel(b, height, width):.3f} bpp, "
                                        f"{metrics.psnr(image, r):.2f} dB", r) for n, b, r in rows]
     plots.side_by_side(panels, os.path.join(args.out, "side_by_side.png"), crop)
-    print(f"\nwrote {args.out}/: sample.tfc, sample.tfc.png, sample.jpg, sample.webp, side_by_side.png")
+    print(f"\nwrote {args.out}/: sample.tfc, sample.tfc.png, sample.jpg, sample.webp, sample.avif, side_by_side.png")
     return 0
