@@ -272,24 +272,21 @@ def test_app_recipe_decodes_a_file_from_the_json_and_tflite_alone(exported, samp
     assert np.abs(decoded.astype(int) - codec.decode(data)).max() <= 1
 
 
-def test_export_script_merges_a_rerun_of_some_models_into_the_earlier_results(tmp_path, monkeypatch, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("export_tflite", os.path.join(REPO, "scripts", "export_tflite.py"))
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_tflite_check_merges_a_rerun_of_some_models_into_the_earlier_results(tmp_path, capsys):
     from tfcomp import zoo
+    from tfcomp.export import tflite_kodak
 
     zoo._index.cache_clear()
     shipped = [m["name"] for m in zoo.list_models()][0]  # the repository's zoo
     earlier = tmp_path / "tflite_kodak.json"
     earlier.write_text(json.dumps({"images": 24, "models": [dict(name=shipped, tf_psnr=20.0),
                                                             dict(name="no-longer-shipped", tf_psnr=30.0)]}))
-    rows = script.merged_rows(str(earlier), [dict(name=shipped, tf_psnr=25.0)], 24)
-    assert rows == [dict(name=shipped, tf_psnr=25.0)]
+    rows = tflite_kodak.merged_rows(str(earlier), [dict(name=shipped, tf_psnr=25.0)], 24)
+    # A model that left the zoo keeps its measured row.
+    assert rows == sorted([dict(name=shipped, tf_psnr=25.0), dict(name="no-longer-shipped", tf_psnr=30.0)],
+                          key=lambda row: row["name"])
     with pytest.raises(SystemExit):
-        script.merged_rows(str(earlier), [], 4)
-    # A model that is not shipped is refused before anything is measured or written.
-    monkeypatch.setattr(sys, "argv", ["export_tflite.py", "--models", f"{shipped},not-a-model"])
-    assert script.main() == 2
+        tflite_kodak.merged_rows(str(earlier), [], 4)
+    # A model that is not installed is refused before anything is measured or written.
+    assert tflite_kodak.main(["--models", f"{shipped},not-a-model"]) == 2
     assert "not-a-model" in capsys.readouterr().err

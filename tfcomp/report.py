@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shlex
 from typing import Any, Iterable, Sequence
 
 
@@ -19,6 +20,11 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     """A Markdown table: the header, the rule, one line per row (cells already formatted)."""
     return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
+
+
+def command_line(program: str, argv: Sequence[str]) -> str:
+    """The command a result records: the program as a user runs it and its arguments."""
+    return " ".join([program, *(shlex.quote(arg) for arg in argv)])
 
 
 def generated_by(command: str) -> str:
@@ -39,13 +45,15 @@ def _atomic_write(path: str, text: str) -> None:
 
 
 def write_results(out_dir: str, stem: str, data: dict, markdown: str | list[str], command: str) -> None:
-    """Writes OUT_DIR/STEM.json (the data, with the command) and OUT_DIR/STEM.md (the generated-by line, then
-    the Markdown)."""
+    """Writes OUT_DIR/STEM.json (the data, with the command) and OUT_DIR/STEM.md (the Markdown, its title
+    first and the generated-by line next)."""
     os.makedirs(out_dir, exist_ok=True)
     text = markdown if isinstance(markdown, str) else "\n".join(markdown)
     _atomic_write(os.path.join(out_dir, f"{stem}.json"),
                   json.dumps(dict(data, command=command), indent=1, default=float) + "\n")
-    _atomic_write(os.path.join(out_dir, f"{stem}.md"), f"{generated_by(command)}\n\n{text.rstrip()}\n")
+    title, _, body = text.partition("\n") if text.startswith("# ") else ("", "", text)  # a title stays first
+    _atomic_write(os.path.join(out_dir, f"{stem}.md"),
+                  (f"{title}\n\n" if title else "") + f"{generated_by(command)}\n\n{body.strip()}\n")
 
 
 def markers(name: str) -> tuple[str, str]:

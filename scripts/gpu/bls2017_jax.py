@@ -1,6 +1,6 @@
-"""Trains bls2017 models (and seed 002's decoder variants) in JAX, for a lent GPU machine without TensorFlow 2.14.
+"""Trains bls2017 models (and the lighter decoder variants) in JAX, for a GPU machine without TensorFlow 2.14.
 
-The lent machines run Python 3.12 with JAX but no TensorFlow, and TF 2.14 / tensorflow-compression 2.14.1 have no
+Such machines run Python 3.12 with JAX but no TensorFlow, and TF 2.14 / tensorflow-compression 2.14.1 have no
 Python 3.12 builds, so tfcomp's Keras training cannot run there. This file re-states the same model in JAX with
 the exact layer semantics of tfc (checked against tfc by scripts/gpu/check_jax_equivalence.py):
   SignalConv2D(corr=True, strides_down=s, same_zeros)  = cross-correlation, (k-1)/2 zeros each side, stride s;
@@ -15,8 +15,10 @@ which `tfcomp.training.jax_import` loads into a tfcomp BLS2017 Keras model and s
 Data: BSDS500 training JPEGs, halved by 2x2 box averaging (JPEG blocking is not learned), portrait images
 turned to landscape, kept on the GPU; random patch crops with horizontal flips are cut inside the jitted step.
 
-  python3 scripts/gpu/bls2017_jax.py --lambda 0.008 --decoder K3x3 -N 192 --seconds 420 --out model.npz \
-      --train-data DIR [--kodak DIR]
+  PYTHONPATH=. python3 scripts/gpu/bls2017_jax.py --lambda 0.008 --decoder K3x3 -N 192 --seconds 420 \
+      --out model.npz --train-data DIR [--kodak DIR]
+
+(run from the repository: PYTHONPATH=. gives it tfcomp.models.decoder_variants without installing tfcomp.)
 """
 from __future__ import annotations
 
@@ -35,8 +37,7 @@ import optax
 from jax import lax
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from tfcomp.models.decoder_variants import DECODER_VARIANTS  # noqa: E402  (TensorFlow-free module)
+from tfcomp.models.decoder_variants import DECODER_VARIANTS  # a TensorFlow-free module
 
 DIMS = ("NHWC", "HWIO", "NHWC")
 PRIOR_FILTERS = (1, 3, 3, 1)

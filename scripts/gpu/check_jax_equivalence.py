@@ -1,13 +1,12 @@
 """Checks that a JAX-trained .npz gives the same latents, image and bits in tfcomp's Keras model as in JAX.
 
 Two halves, because the JAX and TensorFlow 2.14 environments are separate:
-  python3 scripts/gpu/check_jax_equivalence.py jax MODEL.npz DECODER IMAGE REF.npz   (an environment with JAX)
+  PYTHONPATH=. python3 scripts/gpu/check_jax_equivalence.py jax MODEL.npz DECODER IMAGE REF.npz   (with JAX)
   .venv/bin/python scripts/gpu/check_jax_equivalence.py tf MODEL.npz DECODER IMAGE REF.npz LAMBDA
 The second prints the largest differences and exits 1 if the two disagree beyond float32 round-off.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
@@ -16,10 +15,9 @@ from PIL import Image
 
 def jax_side(model: str, decoder: str, image_path: str, ref: str) -> None:
     """Latents, rounded latents, their ideal bits and the decoded image, computed in JAX."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import jax.numpy as jnp
 
-    import bls2017_jax as bj
+    import bls2017_jax as bj  # beside this file, which Python puts on the path of a script it runs
 
     with np.load(model) as data:
         params = bj.params_from_values({k: data[k] for k in data.files})

@@ -11,12 +11,10 @@ import argparse
 import json
 import logging
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from tfcomp.errors import TfcompError  # noqa: E402
-from tfcomp.training.jax_import import import_jax_model  # noqa: E402
-from tfcomp.training.saving import save_model  # noqa: E402
+from tfcomp.errors import TfcompError
+from tfcomp.training.jax_import import import_jax_model
+from tfcomp.training.saving import save_model
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ IFS=, read -r -a models <<<"${MODELS:-$(IFS=,; echo "${default_models[*]}")}"
 for spec in "${models[@]}"; do
   read -r name lmbda decoder <<<"$spec"
   # Each model is packed as soon as it ends, so a later overrun cannot lose it.
-  (python3 scripts/gpu/bls2017_jax.py --name "$name" --lambda "$lmbda" --decoder "$decoder" -N 192 \
+  (PYTHONPATH=. python3 scripts/gpu/bls2017_jax.py --name "$name" --lambda "$lmbda" --decoder "$decoder" -N 192 \
       --seconds "$seconds" --train-data .gpu/bsds500_train --kodak "${KODAK:-.gpu/kodak}" --half-kernels --lr "${LR:-3e-4}" \
       --out "$work/$name.npz" >"$work/$name.log" 2>&1
    tar -C "$work" -cf "$out/$name.tar" "$name.npz" "$name.json" "$name.log") &
