@@ -12,7 +12,7 @@ n64_name() { if [ "$1" -le 3 ]; then echo "bls2017-mse-$1"; else echo "bls2017-n
 # The bmshj2018 ladder: the N=64 rung whose transforms (and lambda) each hyperprior rung takes, and its options.
 declare -A HYPER_DONOR=([1]=2 [2]=3 [3]=4)
 HYPER_MODEL=(-a bmshj2018 -N 64 --hyper-filters 64 --transforms bls2017)
-# Rungs that ship seed 002's lighter decoders too.
+# Rungs that ship the faster-decoder thesis's lighter decoders too.
 DECODER_RUNGS=(2 3)
 # The rungs asked for ($3...; default: the list $1), each one of the list $2: sets RUNGS, or stops with one
 # line and exit 2 before anything is trained or written.

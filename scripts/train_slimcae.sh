@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Trains the shipped SlimCAE models (seed 001) on the BSDS500 training images: a narrower configuration for
+# Trains the shipped SlimCAE models (the SlimCAE thesis) on the BSDS500 training images: a narrower configuration for
 # the 2-core CPU (full width 64 instead of 192, widths 64/48/32/24/16), all widths jointly. Resumable: rerun
 # it after an interruption.
-#   mse: from scratch, seed 001's lambdas. The schedule was shortened for the CPU budget: from 24,000 to
+#   mse: from scratch, the SlimCAE thesis's lambdas. The schedule was shortened for the CPU budget: from 24,000 to
 #        10,000 steps at step 2,500 (the cosine learning rate jumped from 4.9e-4 to 4.3e-4), then to 8,000
 #        steps at step 5,000 (3.1e-4 to 1.9e-4).
 #   ms-ssim: distortion 1 - MS-SSIM, warm-started from the MSE model (run `mse` first) and fine-tuned; the

@@ -115,7 +115,7 @@ def test_every_mode_is_builtin_ops_and_decodes_the_sample(exported, shipped, sam
         quality[mode] = psnr(sample, pixels.astype(np.uint8))
         if mode == "float32":
             assert np.abs(pixels - reference).max() <= 1.0
-    # Calibrated on this one image only; scripts/export_tflite.py measures the Kodak mean (16 BSDS500 images).
+    # Calibrated on this one image only; tfcomp/export/tflite_kodak.py measures the Kodak mean (16 BSDS500 images).
     assert quality["int8"] >= psnr(sample, reference.astype(np.uint8)) - 0.5
     assert quality["float16"] >= quality["float32"] - 0.01
     int8 = exported.manifest["files"]["int8"]

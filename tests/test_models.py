@@ -1,11 +1,11 @@
-"""bls2017 and its decoder variants: shapes, parameter counts of seed 002, coding round trips."""
+"""bls2017 and its decoder variants: shapes, parameter counts of the faster-decoder thesis, coding round trips."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfcomp.models.bls2017 import BLS2017, DECODER_VARIANTS, synthesis_transform
 
-# Seed 002, table 4.2: decoder parameters at N=192 (tfc's RDFT kernel parameterization).
+# The faster-decoder thesis, table 4.2: decoder parameters at N=192 (tfc's RDFT kernel parameterization).
 SEED_002_DECODER_PARAMS = {"baseline": 2338179, "2L": 1195011, "K3x3": 1011075,
                            "2L-K3x3": 531459, "2L-K9x9": 3406851}
 

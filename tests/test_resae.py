@@ -1,4 +1,4 @@
-"""Seed 000's residual autoencoder: architecture, convergence rule, Q score, ratio, denoiser, int8 decoder,
+"""The residual autoencoder (resae): architecture, convergence rule, Q score, ratio, denoiser, int8 decoder,
 the codec, its files and the CLI.
 
 The codec tests use a tiny configuration (32x32 tiles, latent 4) trained for a few steps, with a real int8
@@ -130,7 +130,7 @@ def test_q_score_and_compression_ratio():
     assert resae_scores.q_score([20, 30, 40], [0.5, 0.6, 0.7]) == pytest.approx(0.5 * 0.5 + 0.5 * 0.6)
     assert resae_scores.q_score([30], [0.8], psnr_range=(20, 40)) == pytest.approx(0.5 * 0.5 + 0.5 * 0.8)
     assert resae_scores.q_score([30], [0.8], alpha=1.0, psnr_range=(20, 40)) == pytest.approx(0.5)
-    # The seed's small model: an 18 MB float decoder shared by 64 images is a ratio of about 1.43.
+    # The essay's small model: an 18 MB float decoder shared by 64 images is a ratio of about 1.43.
     decoder_bytes = 4 * resae.build_decoder(resae.CONFIGS["small"]).count_params()
     assert resae_scores.compression_ratio(decoder_bytes, 64, 64) == pytest.approx(1.43, abs=0.03)
 

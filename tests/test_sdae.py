@@ -1,4 +1,5 @@
-"""Seed 004's SDAE: architecture, the two latent codings, tiling, the codec, the model file and the CLI.
+"""The stacked denoising autoencoder (SDAE): architecture, the two latent codings, tiling, the codec, the model file
+and the CLI.
 
 The model is untrained (random transforms, BatchNorm at its initial statistics); only its priors are
 fitted, briefly, to its latents of a few generated tiles. That is enough to test every code path.

@@ -1,4 +1,4 @@
-"""Seed 003's shallow per-image autoencoder: architecture, file layout and size, feasibility, padding,
+"""The shallow per-image autoencoder: architecture, file layout and size, feasibility, padding,
 reproducibility, the registry and the CLI.
 
 Training runs for one or two epochs (the tests check code paths, not quality) on generated 256x256-ish
@@ -45,7 +45,7 @@ def cnn_file() -> bytes:
 
 
 def test_decoder_has_the_seeds_size_and_the_lstm_layer_is_keras_conv_lstm():
-    assert shallow.build_decoder(64).count_params() == 175_584  # the seed's decoder for code 64
+    assert shallow.build_decoder(64).count_params() == 175_584  # the paper's decoder for code 64
     inputs = tf.keras.Input((shallow.BLOCK, shallow.BLOCK, 3))
     ours = tf.keras.Model(inputs, shallow.one_step_conv_lstm(inputs, 8))
     keras = tf.keras.layers.ConvLSTM2D(8, 3, strides=2, activation="relu")

@@ -167,7 +167,7 @@ def test_savedmodel_codes_every_width_like_the_model(saved):
 def test_every_width_exports_to_tflite_and_serving_savedmodels(saved, tmp_path):
     """One set of weights, one decoder file per width; the per-width SavedModels decode like the model. The
     narrowest width stands for all: its file holds the sliced weights (at the widest, slicing is the identity;
-    a minute per width on 2 cores rebuilding the model's coding tables); scripts/export_tflite.py exports
+    a minute per width on 2 cores rebuilding the model's coding tables); tfcomp/export/tflite_kodak.py exports
     every width of the shipped models."""
     from tfcomp.export import savedmodel, tflite, tflite_export
 

@@ -15,7 +15,7 @@ ARCHITECTURES: dict[str, str] = {
 }
 
 
-# The seed systems that are not shipped SavedModels train with their own procedures: name ->
+# The other systems that are not shipped SavedModels train with their own procedures: name ->
 # ("module:function" taking `tfcomp train`'s parsed options, "module:dict" of values for the shared options
 # the user left out).
 TRAINERS: dict[str, tuple[str, str]] = {
@@ -42,7 +42,7 @@ def model_class(architecture: str):
 
 
 def trainer(architecture: str):
-    """(training function, defaults of the shared options) of a seed system registered in TRAINERS."""
+    """(training function, defaults of the shared options) of another system registered in TRAINERS."""
     function, defaults = TRAINERS[architecture]
     return _resolve(function), _resolve(defaults)
 
@@ -57,8 +57,8 @@ FILE_CODECS: dict[str, str] = {
     "shallow": "tfcomp.codecs.shallow:ShallowCodec",
 }
 # The baselines `tfcomp reproduce` sweeps over all of Kodak. `shallow` trains a network per image and rate
-# point (minutes each), so scripts/eval_shallow.py measures it instead; `resae` overfits an image set
-# (scripts/eval_resae.py). `sdae-deflate` is seed 004's own coding, one point beside our `sdae` curve.
+# point (minutes each), so tfcomp/evaluation/shallow_eval.py measures it instead; `resae` overfits an image set
+# (tfcomp/evaluation/resae_eval.py). `sdae-deflate` is the SDAE project's own coding, one point beside our `sdae` curve.
 BASELINE_FAMILIES = ("klt", "sdae", "sdae-deflate")
 
 

@@ -99,7 +99,7 @@ def to_rdft(kernel: jnp.ndarray) -> dict:
     """tfc.RDFTParameter: the kernel (k, k, in, out) as the orthonormal real 2-D DFT of its spatial dims.
 
     Adam on these coefficients is what makes tfc's training stable at its learning rates; on plain kernels
-    the same rates made the IGDN decoders blow up (first GPU run, 2026-11-27)."""
+    the same rates made the IGDN decoders blow up (measured on a GPU)."""
     k = kernel.shape[0]
     rdft = jnp.fft.rfft2(jnp.transpose(kernel, (2, 3, 0, 1))) / k
     return {"real": jnp.real(rdft), "imag": jnp.imag(rdft)}

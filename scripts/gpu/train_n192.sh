@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run on a lent GPU machine (Python 3.12 + JAX, no TensorFlow) through the device tool, from the repo root:
+# Run on a GPU machine (Python 3.12 + JAX, no TensorFlow) through the device tool, from the repo root:
 #   scripts/gpu/train_n192.sh SECONDS OUTDIR
-# Trains six N=192 bls2017 models at once on the one GPU, each for SECONDS of wall time: seed 002's study
+# Trains six N=192 bls2017 models at once on the one GPU, each for SECONDS of wall time: the decoder study
 # (baseline and K3x3 decoders at the ladder's lambdas 0.003 and 0.008, same seed, so the same encoder start)
 # and two candidates for the ladder's top rung (lambda 0.04 and 0.08). Data: .gpu/bsds500_train (the BSDS500
 # training JPEGs) and .gpu/kodak (evaluation only), copied there beforehand (.gpu is git-ignored).

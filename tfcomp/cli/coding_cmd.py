@@ -20,9 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Compress an image (PNG, JPEG, ...) into a .tfc file with a shipped model.")
     p.add_argument("-m", "--model", help="shipped model name, or architecture name for its default "
                                          "(default: the zoo's default model; see `tfcomp zoo`), the "
-                                         "KLT baseline: klt (quality 50) or klt-qN (N = 1..100), seed "
-                                         "004's autoencoder: sdae-deflate or sdae-qN (N = 1..7; sdae = sdae-q7), "
-                                         "or seed 003's shallow autoencoder trained on the image at encode "
+                                         "KLT baseline: klt (quality 50) or klt-qN (N = 1..100), the stacked "
+                                         "denoising autoencoder: sdae-deflate or sdae-qN (N = 1..7; sdae = sdae-q7), "
+                                         "or the shallow autoencoder trained on the image at encode "
                                          "time: shallow-cnn-cN or shallow-lstm-cN (code length N, e.g. 32, "
                                          "64, 80; shallow = shallow-lstm-c64)")
     quality = p.add_mutually_exclusive_group()

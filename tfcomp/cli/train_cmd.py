@@ -8,7 +8,7 @@ import json
 from tfcomp.errors import TfcompError
 
 
-# Values of the shared options for the Keras architectures when not given; the seed systems' trainers
+# Values of the shared options for the Keras architectures when not given; the other systems' trainers
 # bring their own (registry.TRAINERS).
 KERAS_DEFAULTS = dict(steps=10000, steps_per_epoch=500, batch=8, lr=5e-4, seed=0)
 
@@ -18,11 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (resumable; TensorBoard logs in the work dir)",
                        description="Train a registered model. Killed runs resume from WORKDIR/backup. "
                                    "Keras architectures: bls2017, bmshj2018, slimcae, ms2020vr (a SavedModel directory). "
-                                   "Seed systems: sdae, resae, resae-denoiser, klt (a model file; OUTPUT defaults "
+                                   "Other systems: sdae, resae, resae-denoiser, klt (a model file; OUTPUT defaults "
                                    "to the file the codec loads). shallow trains on the image it compresses.")
     p.add_argument("--architecture", "-a", default="bls2017", help="registered architecture (default: %(default)s)")
     p.add_argument("--train-data", help="image folder, glob, or tfds:NAME[:SPLIT] (required for the Keras "
-                                        "architectures; seed systems: BSDS500 train)")
+                                        "architectures; other systems: BSDS500 train)")
     p.add_argument("--val-data", help="validation images (same forms; sdae: BSDS500 val, '' for none)")
     p.add_argument("--steps", type=int, help="total optimizer steps (default: 10000; sdae: 20000)")
     p.add_argument("--steps-per-epoch", type=int, help="steps between checkpoints (default: 500; resae-denoiser: 50)")
@@ -46,8 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="bmshj2018: the paper's transforms, or bls2017's so a factorized model can warm-start it")
     keras.add_argument("--widths", type=_numbers(int), help="slimcae: comma-separated widths, widest first "
                                                            "(default: 192,144,96,72,48)")
-    keras.add_argument("--lambdas", type=_numbers(float), help="slimcae: one lambda per width (default: seed 001's); "
-                                                               "ms2020vr: one per quality level, ascending")
+    keras.add_argument("--lambdas", type=_numbers(float), help="slimcae: one lambda per width (default: the SlimCAE "
+                                                               "thesis's); ms2020vr: one per quality level, ascending")
     keras.add_argument("--slices", dest="num_slices", type=int, help="ms2020vr: latent slices coded in turn (default: 4)")
     keras.add_argument("--slice-filters", type=int, help="ms2020vr: filters of each slice's parameter network "
                                                          "(default: 128)")
@@ -58,8 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     keras.add_argument("--chroma-weight", type=float, default=0.0,
                        help="slimcae: weight of the CIELAB chroma-difference term (default: off)")
     keras.add_argument("--lambda-schedule-steps", type=int, default=0,
-                       help="slimcae: after training, seed 001's lambda scheduling with this many steps per try "
-                            "(default: off)")
+                       help="slimcae: after training, the SlimCAE thesis's lambda scheduling with this many steps "
+                            "per try (default: off)")
     keras.add_argument("--no-downsample", dest="downsample", action="store_false",
                        help="do not shrink images before cropping (keep for non-JPEG sources)")
     keras.add_argument("--downscale", type=float, default=0.5,
@@ -82,14 +82,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     keras.add_argument("--export-only", action="store_true",
                        help="do not train: save WORKDIR's latest checkpoint (e.g. of a running job) to OUTPUT")
 
-    sdae = p.add_argument_group("sdae (seed 004; then our coding's priors are fitted to the frozen encoder)")
+    sdae = p.add_argument_group("sdae (the SDAE project; then our coding's priors are fitted to the frozen encoder)")
     sdae.add_argument("--validation-steps", type=int, default=4, help="validation batches per epoch")
     sdae.add_argument("--prior-crops", type=int, default=4096, help="crops whose latents fit the priors")
     sdae.add_argument("--prior-steps", type=int, default=3000)
     sdae.add_argument("--prior-batch", type=int, default=16)
     sdae.add_argument("--prior-lr", type=float, default=1e-2)
 
-    resae = p.add_argument_group("resae, resae-denoiser (seed 000)")
+    resae = p.add_argument_group("resae, resae-denoiser (the residual-autoencoder essay)")
     # The keys of tfcomp.models.resae.CONFIGS, spelled out: importing it would load TensorFlow for --help.
     resae.add_argument("--config", choices=("small", "base", "large", "xlarge"), default="small",
                        help="resae: configuration (default: %(default)s)")
@@ -97,7 +97,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                   "2000); resae-denoiser: epochs (default: 20)")
     resae.add_argument("--period", type=int, default=100, help="resae: epochs between convergence checks (seed: 100)")
     resae.add_argument("--min-epochs", type=int, default=500, help="resae: the rule never stops before (seed: 500)")
-    resae.add_argument("--image-size", type=int, help="resae: override the seed's 256 (tests)")
+    resae.add_argument("--image-size", type=int, help="resae: override the essay's 256 (tests)")
     resae.add_argument("--set-size", type=int, help="resae: override the configuration's image-set size (tests)")
     resae.add_argument("--no-int8", action="store_true", help="resae: skip the int8 conversion")
     resae.add_argument("--configs", default="small,base", help="resae-denoiser: configurations whose reconstructions "
@@ -113,7 +113,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Trains and prints the saved model's metadata (a seed system's trainer prints its own record)."""
+    """Trains and prints the saved model's metadata (another system's trainer prints its own record)."""
     from tfcomp import registry
 
     if args.architecture in registry.TRAINERS:

@@ -1,29 +1,29 @@
-"""Seed 000's residual autoencoder (tfcomp/models/resae.py) as a codec, in the .tfc container.
+"""The residual autoencoder (tfcomp/models/resae.py, docs/systems.md) as a codec, in the .tfc container.
 
-Rate points: `resae-CONFIG[-int8][-raw]`, CONFIG one of small, base, large, xlarge (the seed's sizes);
+Rate points: `resae-CONFIG[-int8][-raw]`, CONFIG one of small, base, large, xlarge (the essay's sizes);
 `-int8` decodes with the int8 TFLite decoder instead of the float32 Keras one; `-raw` skips the denoiser
-post-filter. `resae` alone is `resae-small-int8`, the seed's best deployment (quantized and denoised) of
+post-filter. `resae` alone is `resae-small-int8`, the essay's best deployment (quantized and denoised) of
 the size we trained longest. The point is part of the file (its model name), so a file always decodes
 the way it was made.
 
 Design, and why:
 
-- What the codec is for: the seed's system overfits one image set; its compression ratio counts the
+- What the codec is for: the essay's system overfits one image set; its compression ratio counts the
   decoder, shared by the set, plus one latent per image. The codec codes any image, but only images of
-  (or very like) the training set come back well; `scripts/eval_resae.py` measures the seed's setting.
-- Tiles: the network is trained on 256x256 images (the seed's protocol). Other sizes are cut into
+  (or very like) the training set come back well; `tfcomp/evaluation/resae_eval.py` measures the essay's setting.
+- Tiles: the network is trained on 256x256 images (the essay's protocol). Other sizes are cut into
   image_size x image_size tiles in raster order, the image padded to a multiple by replicating its last
   row and column (as the `sdae` codec), each tile coded on its own, and the decoded tiles are cropped
-  back to H x W. A 256x256 image is exactly one latent, the seed's case.
+  back to H x W. A 256x256 image is exactly one latent, the essay's case.
 - Latents: the encoder's float32 values as they are (little-endian), 4 * latent_dim bytes per tile (64
-  for small), the seed's latent size. They are a negligible part of the seed's ratio next to the decoder
+  for small), the essay's latent size. They are a negligible part of the essay's ratio next to the decoder
   share, so we do not quantize or entropy-code them.
 - int8 format: TFLite full-integer (static) quantization, calibrated on the image set's latents
-  (`resae_files.convert_int8`). We chose it over a numpy int8 weight format because the seed quantizes
+  (`resae_files.convert_int8`). We chose it over a numpy int8 weight format because the essay quantizes
   statically with calibration, i.e. activations too, and its quality and decode latency reflect integer
   arithmetic; a weight-only format would measure neither. TFLite's integer kernels are deterministic on
   a given machine, so files decode to the same pixels in every process.
-- Denoiser: one shared post-filter (the seed trains one "general" denoiser for all sizes), applied to
+- Denoiser: one shared post-filter (the essay trains one "general" denoiser for all sizes), applied to
   each decoded tile.
 
 Model files (too large to ship: the small float decoder alone is 18 MB): `resae_CONFIG.npz` and

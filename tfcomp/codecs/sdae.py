@@ -1,17 +1,17 @@
-"""Seed 004's SDAE (tfcomp/models/sdae.py) as a codec over whole images, in the .tfc container.
+"""The stacked denoising autoencoder (SDAE) (tfcomp/models/sdae.py) as a codec over whole images, in the .tfc container.
 
 Rate points:
 
-- `sdae-deflate`: the seed's coding, latents rounded to 2 decimals as text, Deflate (its own one-point
+- `sdae-deflate`: the project's coding, latents rounded to 2 decimals as text, Deflate (its own one-point
   curve, family `sdae-deflate`);
 - `sdae-q1` .. `sdae-q7`: ours, latents quantized with step STEPS[N - 1] (0.64 halving to 0.01) and
   range-coded under that step's learned prior (family `sdae`, q1 = smallest files); `sdae` alone is
-  `sdae-q7`, the seed's precision.
+  `sdae-q7`, the project's precision.
 
 Whole images are cut into 128x128 tiles, the size the network is trained on: the image is padded to a
 multiple of 128 by replicating its last row and column, every tile is coded on its own (tiles in raster
 order, each tile's latents in row-major order), and the decoder crops the stitched tiles back to H x W.
-Tiles are coded independently, so tile borders can show seams, as in the seed, which codes each
+Tiles are coded independently, so tile borders can show seams, as in the project, which codes each
 128x128 image alone.
 
 The model (transforms and priors) is one .npz file: $TFCOMP_SDAE, else sdae_model.npz beside this
@@ -70,7 +70,7 @@ def _batched(function, values: np.ndarray) -> np.ndarray:
 
 
 class SDAECodec(Codec):
-    """The SDAE at one rate point: 'deflate' (the seed's coding) or 'qN' (ours, step STEPS[N - 1])."""
+    """The SDAE at one rate point: 'deflate' (the project's coding) or 'qN' (ours, step STEPS[N - 1])."""
 
     def __init__(self, point: str | None = None):
         from tfcomp.models.sdae import STEPS

@@ -1,34 +1,34 @@
-"""Shallow per-image autoencoder codec `shallow` (seed 003): an autoencoder is trained on the one image
-being compressed, and the file holds its decoder's weights plus one code per 32x32 block.
+"""Shallow per-image autoencoder codec `shallow` (the shallow-autoencoder paper, docs/systems.md): an autoencoder is
+trained on the one image being compressed, and the file holds its decoder's weights plus one code per 32x32 block.
 
 Design, and why:
 
 - Blocks: the image is cut into 32x32x3 blocks in raster order. Sizes that are not multiples of 32 are
   padded by edge replication (klt.to_blocks) and the decoded image is cropped back to H x W; replicated
-  edges are smooth, so the padding costs the network little, and the seed (which only used 640x640)
+  edges are smooth, so the padding costs the network little, and the paper (which only used 640x640)
   names padding noise as a concern.
-- Encoders, as in the seed's figures and public code: `cnn` is Conv 32 3x3 tanh (valid) -> Conv 64 3x3
+- Encoders, as in the paper's figures and public code: `cnn` is Conv 32 3x3 tanh (valid) -> Conv 64 3x3
   relu -> MaxPool 2 -> Dropout 0.25 -> Flatten -> Dense(code) tanh. `lstm` is three ConvLSTM2D layers
-  (64/128/128 filters, 3x3, stride 2, valid, relu) -> Flatten -> Dense(code) tanh. Like the seed's code
+  (64/128/128 filters, 3x3, stride 2, valid, relu) -> Flatten -> Dense(code) tanh. Like the paper's code
   (input shape (1, 32, 32, 3)), each block is a sequence of one step, from the zero state: the recurrent
   kernels then only multiply zeros, so each layer is computed as what it equals, one convolution to
   Keras' four gates (input, forget, cell, output; the same kernel shape and initializer) with
   c = hard_sigmoid(i) * relu(g), h = hard_sigmoid(o) * relu(c) (tested equal to tf.keras.layers.ConvLSTM2D).
   Skipping the zero-state recurrent convolutions halves the training time.
 - Shared decoder: Dense(30*30*3) tanh -> reshape 30x30x3 -> Conv2DTranspose 3, 3x3 valid, sigmoid. It has
-  (code + 1) * 2700 + 84 weights (175,584 for code 64, as the seed reports); the encoder is discarded.
+  (code + 1) * 2700 + 84 weights (175,584 for code 64, as the paper reports); the encoder is discarded.
 - Training: sum of squared errors on [0, 1] pixels, RMSprop (Keras defaults, learning rate 1e-3), a fixed
-  seed, so the same image and settings give the same file. The seed trains 300 epochs of one block per
+  seed, so the same image and settings give the same file. The paper trains 300 epochs of one block per
   step; that is hours on two CPU cores for a Kodak image, so the default is DEFAULT_EPOCHS epochs of
   mini-batches of DEFAULT_BATCH blocks (RMSprop normalizes the gradient's scale, so summing over a batch
   needs no other learning rate; a 3x larger one diverged). On two CPU cores shared with another training
   job a 768x512 image took about 55 s (cnn) and 105 s (lstm). Both are constructor arguments. Longer
   helps slowly: shallow-cnn-c64 on kodim01 reached MS-SSIM 0.82 after 50 epochs, 0.89 after 120 and 0.90
   after 300 epochs of batch 32 (over 3 minutes).
-- Storage: decoder weights and codes as IEEE float16 (little-endian), half the seed's float32, so our
-  ratios are about twice the seed's at the same code length. There is no entropy coding: the file size
+- Storage: decoder weights and codes as IEEE float16 (little-endian), half the paper's float32, so our
+  ratios are about twice the paper's at the same code length. There is no entropy coding: the file size
   is known before training (header + 2 * ((code + 1) * 2700 + 84) + 2 * code * blocks bytes), which is
-  how the seed's feasibility criterion S_d + c_l * n_b < 3 * P is checked before any training starts.
+  how the paper's feasibility criterion S_d + c_l * n_b < 3 * P is checked before any training starts.
 
 Files use the .tfc container (docs/FORMAT.md): the model name is the rate point (`shallow-lstm-c64`),
 the table hash a digest of this format's description, part 0 the dense layer ((code + 1) x 2700: kernel
@@ -110,7 +110,7 @@ def one_step_conv_lstm(x, filters: int):
 
 
 def build_encoder(variant: str, code: int):
-    """The seed's CNN or ConvLSTM+CNN encoder: (32, 32, 3) block -> code in [-1, 1]."""
+    """The paper's CNN or ConvLSTM+CNN encoder: (32, 32, 3) block -> code in [-1, 1]."""
     import tensorflow as tf
 
     layers = tf.keras.layers
@@ -129,7 +129,7 @@ def build_encoder(variant: str, code: int):
 
 
 def sum_squared_error(y_true, y_pred):
-    """The seed's loss: squared errors summed over the batch (the seed's tf.nn.l2_loss halves it)."""
+    """The paper's loss: squared errors summed over the batch (the paper's tf.nn.l2_loss halves it)."""
     import tensorflow as tf
 
     return tf.reduce_sum(tf.square(y_true - y_pred))
@@ -186,11 +186,11 @@ class ShallowCodec(Codec):
 
     @classmethod
     def sweep(cls) -> list["ShallowCodec"]:
-        """Both variants at the seed's code lengths, smallest files first (cnn, the seed's weaker, first)."""
+        """Both variants at the paper's code lengths, smallest files first (cnn, the paper's weaker, first)."""
         return [cls(variant, code) for code in CODES for variant in VARIANTS]
 
     def stages(self, image: np.ndarray, data: bytes) -> dict:
-        """Only decoding: an encode trains for minutes (scripts/eval_shallow.py times one instead)."""
+        """Only decoding: an encode trains for minutes (tfcomp/evaluation/shallow_eval.py times one instead)."""
         return {"decode": lambda: self.decode(data)}
 
     def file_size(self, height: int, width: int) -> int:
@@ -201,7 +201,7 @@ class ShallowCodec(Codec):
         return header + sum(part_bytes(self.code, height, width))
 
     def check_feasible(self, height: int, width: int) -> None:
-        """Seed 003's criterion, with the header counted: the file must be smaller than the raw RGB image."""
+        """The paper's criterion, with the header counted: the file must be smaller than the raw RGB image."""
         size, raw = self.file_size(height, width), 3 * height * width
         if size >= raw:
             dense, transpose, codes = part_bytes(self.code, height, width)

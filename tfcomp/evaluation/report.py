@@ -28,9 +28,8 @@ def _carried_note(summary: dict) -> list[str]:
     carried = summary.get("carried") or []
     if not carried:
         return []
-    return ["", f"Families not in the zoo any more, kept from an earlier run of `{COMMAND}` on the same images "
-                f"(their models are rebuilt by the training scripts named in docs/models.md): "
-                f"{', '.join(f'`{f}`' for f in carried)}."]
+    return ["", f"Study families, not in the zoo (their training scripts, named in docs/models.md, rebuild them), "
+                f"as a run of `{COMMAND}` on the same images measured them: {', '.join(f'`{f}`' for f in carried)}."]
 
 
 def _source_line(summary: dict, folder: str) -> str:

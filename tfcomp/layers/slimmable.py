@@ -1,4 +1,4 @@
-"""Slimmable layers (Yang et al. 2021, seed 001): one set of full-width parameters, run at any width.
+"""Slimmable layers (Yang et al. 2021, the SlimCAE thesis): one set of full-width parameters, run at any width.
 
 A layer at width w uses the leading w channels: a convolution slices its full kernel to
 [:, :, :w_in, :w_out] and its bias to [:w_out]; a GDN uses the (w, w) block of gamma and the leading w
@@ -174,7 +174,7 @@ GDN_VARIANTS: dict[str, type[tf.keras.layers.Layer]] = {
 
 
 def slimmable_gdn(variant: str, widths: Sequence[int], inverse: bool = False, name: str | None = None):
-    """A GDN (inverse GDN) layer of the named seed 001 variant for these widths."""
+    """A GDN (inverse GDN) layer of the named the SlimCAE thesis variant for these widths."""
     if variant not in GDN_VARIANTS:
         raise ValueError(f"unknown GDN variant {variant!r}; choose from {sorted(GDN_VARIANTS)}")
     return GDN_VARIANTS[variant](widths, inverse=inverse, name=name)

@@ -1,4 +1,4 @@
-"""Ballé et al. (2017) factorized-prior codec with the lighter decoders of seed 002.
+"""Ballé et al. (2017) factorized-prior codec with the lighter decoders of the faster-decoder thesis.
 
 Data flows top to bottom: analysis transform -> factorized entropy model -> synthesis transform,
 then the Keras model that trains them and the tf.functions a SavedModel exports for coding.

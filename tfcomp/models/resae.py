@@ -2,7 +2,7 @@
 "Adapting Autoencoder neural networks for image compression"), as a Keras network.
 
 The system is a codec that *overfits a fixed image set*: the decoder is part of the compressed data, so
-the seed's compression ratio is (decoder_bytes / n_images + latent_bytes_per_image) / (256 * 256 * 3).
+the essay's compression ratio is (decoder_bytes / n_images + latent_bytes_per_image) / (256 * 256 * 3).
 
 Data flows top to bottom (the essay's appendix A, a PyTorch model, rebuilt in Keras):
 
@@ -11,11 +11,11 @@ Data flows top to bottom (the essay's appendix A, a PyTorch model, rebuilt in Ke
 - Decoder: Dense(latent_dim -> h * w * c) -> ReLU -> reshape -> (L - 1) transposed residual blocks
   (ConvTranspose 4x4 stride 2 -> ReLU, plus a 1x1 stride-2 transposed skip) -> ConvTranspose 4x4
   stride 2 to 3 channels -> sigmoid. PyTorch's `padding=1` on a 4x4 stride-2 (transposed) convolution
-  equals Keras' `padding="same"` on even sizes (one pixel each side), so every shape matches the seed's.
+  equals Keras' `padding="same"` on even sizes (one pixel each side), so every shape matches the essay's.
 - Configurations (L, image-set size, latent_dim): small (2, 64, 16), base (2, 256, 32), large
   (2, 1024, 64), xlarge (2, 4096, 128). At 256x256 and L = 2 the bottleneck Dense layers are
   64 * 64 * 64 x latent_dim: 4.2M weights for small, 8.4M for base; they dominate both networks.
-- Loss: MSE on [0, 1] pixels, Adam. The seed trains with mixed precision on a GPU; on CPU float32 is
+- Loss: MSE on [0, 1] pixels, Adam. The essay trains with mixed precision on a GPU; on CPU float32 is
   faster, so we train in float32 (same model, same loss).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ FIRST_CHANNELS = 32
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """One of the seed's model sizes."""
+    """One of the essay's model sizes."""
 
     num_layers: int
     image_set_size: int
@@ -58,7 +58,7 @@ def bottleneck_shape(config: Config) -> tuple[int, int, int]:
 
 
 def _residual_block(x: tf.Tensor, channels: int, transpose: bool, name: str) -> tf.Tensor:
-    """ReLU(conv 4x4 stride 2 (transposed or not)) + 1x1 stride-2 skip, as the seed's ResidualBlock."""
+    """ReLU(conv 4x4 stride 2 (transposed or not)) + 1x1 stride-2 skip, as the essay's ResidualBlock."""
     layers = tf.keras.layers
     conv = layers.Conv2DTranspose if transpose else layers.Conv2D
     main = layers.ReLU(name=f"{name}_relu")(conv(channels, 4, strides=2, padding="same", name=f"{name}_conv")(x))

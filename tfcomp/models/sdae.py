@@ -1,4 +1,4 @@
-"""SDAE: the stacked denoising convolutional autoencoder of seed 004, with two codings of its latents.
+"""SDAE: the stacked denoising convolutional autoencoder of the SDAE project, with two codings of its latents.
 
 Data flows top to bottom: a 128x128 RGB tile in [0, 1] -> four encoder stages (3x3 convolution, 3x3
 stride-2 convolution, BatchNorm, PReLU, dropout) -> an 8x8x32 latent (2048 values) -> four decoder stages
@@ -6,10 +6,10 @@ stride-2 convolution, BatchNorm, PReLU, dropout) -> an 8x8x32 latent (2048 value
 convolution -> sigmoid. Training adds Gaussian noise (sigma 0.15) to the input and measures MSE against
 the clean tile. The latents are then coded one of two ways:
 
-- the seed's: every value rounded to 2 decimals, written as text and Deflate-compressed (zlib);
+- the project's: every value rounded to 2 decimals, written as text and Deflate-compressed (zlib);
 - ours: uniform quantization with one of STEPS and range coding under a factorized density per step and
   latent channel (`LatentPriors`, tfc's NoisyDeepFactorized), fitted after training to the frozen
-  encoder's latents with additive uniform noise. Freezing keeps the seed's network as it is, so the two
+  encoder's latents with additive uniform noise. Freezing keeps the project's network as it is, so the two
   codings differ only in how the same latents are coded: at step 0.01 both code the same precision.
 
 The whole model (transforms and priors) is stored as one .npz file (`save` / `load`); tfcomp.codecs.sdae
@@ -38,16 +38,16 @@ DROPOUT = 0.2
 ENCODER_STAGES = ((32, 32), (64, 64), (64, 64), (64, 32))
 DECODER_STAGES = (32, 64, 64, 32)
 # Quantization steps of our coding, coarsest first (rate point q1 = smallest files); the finest equals
-# the seed's 2-decimal rounding.
+# the project's 2-decimal rounding.
 STEPS = (0.64, 0.32, 0.16, 0.08, 0.04, 0.02, 0.01)
 # 16 bits, the range coder's most: the fine steps spread a channel over hundreds of bins.
 RANGE_CODER_PRECISION = 16
-DEFLATE_LEVEL = 9  # the seed's code calls zlib; 9 is Deflate's best, the seed's coding at its best
+DEFLATE_LEVEL = 9  # the project's code calls zlib; 9 is Deflate's best, the project's coding at its best
 DEFLATE_FORMAT = "%.2f"
 
 
 def _prelu(name: str) -> tf.keras.layers.PReLU:
-    # One slope per channel: seed 004 does not say how its PReLU slopes are shared; per-channel slopes
+    # One slope per channel: the SDAE project does not say how its PReLU slopes are shared; per-channel slopes
     # keep the network fully convolutional instead of tying each slope to one pixel of a 128x128 tile.
     return tf.keras.layers.PReLU(shared_axes=[1, 2], name=name)
 
@@ -57,7 +57,7 @@ def analysis_transform(dropout: float = DROPOUT) -> tf.keras.Sequential:
     layers = []
     for i, (pre, filters) in enumerate(ENCODER_STAGES):
         layers += [
-            # No activation between the two convolutions: seed 004 has none.
+            # No activation between the two convolutions: the SDAE project has none.
             tf.keras.layers.Conv2D(pre, 3, padding="same", name=f"enc_{i}_conv"),
             tf.keras.layers.Conv2D(filters, 3, strides=2, padding="same", name=f"enc_{i}_down"),
             tf.keras.layers.BatchNormalization(name=f"enc_{i}_bn"),
@@ -205,7 +205,7 @@ class LatentPriors(tf.keras.Model):
 
 
 class SDAE(tf.keras.Model):
-    """Seed 004's denoising autoencoder: loss = MSE(clean tile, output for the noisy tile), in [0, 1]."""
+    """The SDAE project's denoising autoencoder: loss = MSE(clean tile, output for the noisy tile), in [0, 1]."""
 
     architecture = "sdae"
 
@@ -273,7 +273,7 @@ class SDAE(tf.keras.Model):
         return tf.saturate_cast(tf.round(self.synthesis_transform(latents, training=False) * 255.0), tf.uint8)
 
 
-# The seed's coding: 2-decimal text, Deflate. One value per line, tile by tile, each tile's 8x8x32 values
+# The project's coding: 2-decimal text, Deflate. One value per line, tile by tile, each tile's 8x8x32 values
 # in row-major order.
 _NUMBER = re.compile(rb"-?[0-9]+\.[0-9]{2}")
 

@@ -1,9 +1,9 @@
-"""SlimCAE: slimmable compressive autoencoder (Yang et al. 2021; seed 001).
+"""SlimCAE: slimmable compressive autoencoder (Yang et al. 2021; the SlimCAE thesis).
 
 One model holds a ladder of rates: bls2017's transforms made slimmable, so sub-model k runs the
 leading widths[k] channels of every layer (widths in decreasing order, index 0 the widest and best),
 with its own factorized prior. Data flows top to bottom: analysis transform at a width -> that width's
-entropy model -> synthesis transform at that width; then the loss (with seed 001's optional CIELAB
+entropy model -> synthesis transform at that width; then the loss (with the SlimCAE thesis's optional CIELAB
 chroma term), the Keras model that trains all widths jointly, and the tf.functions a SavedModel
 exports, which take the width index as an int32 scalar (stored in a .tfc file's `variant` byte) and run the
 transforms' inference path, so that a narrow width also decodes faster.
@@ -97,7 +97,7 @@ def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
 def chroma_difference(x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
     """Mean over pixels of sqrt(da*^2 + db*^2), the CIELAB colour error with lightness left out.
 
-    Seed 001 proposes the chroma difference C*(x_hat) - C*(x), C* = sqrt(a*^2 + b*^2): that sees the
+    The SlimCAE thesis proposes the chroma difference C*(x_hat) - C*(x), C* = sqrt(a*^2 + b*^2): that sees the
     desaturation it observed at narrow widths but not hue shifts; this distance in the a*b* plane sees
     both (and is zero only for equal colours). Units are CIELAB delta E (about 2.3 is just noticeable).
     """

@@ -1,4 +1,4 @@
-"""`tfcomp train -a resae` / `-a resae-denoiser`: trains seed 000's residual autoencoder on an image set of
+"""`tfcomp train -a resae` / `-a resae-denoiser`: trains the residual autoencoder (resae) on an image set of
 256x256 BSDS500 crops, then its denoiser.
 
     nice tfcomp train -a resae --config small --epochs 150
@@ -13,7 +13,7 @@ images are 240x160, smaller than 256, so, as tfcomp.data.pipeline.augment does, 
 scale. Crop i comes from source image perm[i % 200] (a fixed permutation), so sets larger than 200 reuse
 images at other offsets. The set is fixed by (images, size, count, seed), recorded in the model file, so
 the evaluation and the denoiser rebuild the same set. Training: MSE, Adam (default 1e-3), batch 16,
-the set shuffled each epoch, until seed 000's convergence rule stops it (models/resae.py:
+the set shuffled each epoch, until the residual-autoencoder essay's convergence rule stops it (models/resae.py:
 ConvergenceRule) or --epochs does. WORKDIR holds the Keras backup, the latest weights, TensorBoard
 logs, progress.json (steps, wall time of all runs) and convergence.json (the rule's loss history and
 checks). Then the int8 decoder is converted (calibrated on the set's latents) and the configuration's
@@ -22,7 +22,7 @@ model file is written.
 `resae-denoiser`: (float decoder reconstruction, original) pairs of every image of the named configurations'
 sets, split 80/10/10 by BSDS500 source image (so crops of one photo never straddle the split), trained
 on random --crop crops of the train split, validated on the val split each epoch; the test split's
-whole tiles are measured before and after, and the split is recorded for scripts/eval_resae.py.
+whole tiles are measured before and after, and the split is recorded for tfcomp/evaluation/resae_eval.py.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`tfcomp train -a sdae`: trains seed 004's SDAE on BSDS500 crops, fits our coding's priors, writes the model file.
+"""`tfcomp train -a sdae`: trains the stacked denoising autoencoder (SDAE) on BSDS500 crops, fits our coding's
+priors, writes the model file.
 
     nice tfcomp train -a sdae --steps 2500 --steps-per-epoch 250   # the shipped model (default output, runs/sdae)
     tfcomp train -a sdae --steps 100 --steps-per-epoch 50 --workdir /tmp/w /tmp/sdae.npz
@@ -33,7 +34,7 @@ from tfcomp.models import sdae
 from tfcomp.training.train import WallClock, image_files_off_kodak
 
 BRIGHTNESS = (0.5, 1.2)
-# Values of `tfcomp train`'s shared options when not given (seed 004: batch 16, Adam 1e-4).
+# Values of `tfcomp train`'s shared options when not given (the SDAE project: batch 16, Adam 1e-4).
 DEFAULTS = dict(train_data=dataset_dir("TFCOMP_BSDS500", "bsds500", "train"),
                 val_data=dataset_dir("TFCOMP_BSDS500", "bsds500", "val"), steps=20000, steps_per_epoch=500,
                 batch=16, lr=1e-4, seed=0, workdir=os.path.join(REPO, "runs", "sdae"), output=MODEL_PATH)
@@ -44,7 +45,7 @@ OPTIONS = ("train_data", "val_data", "steps", "steps_per_epoch", "validation_ste
 
 def crops(pattern: str, batch: int, brightness: bool, shuffle: bool = True) -> tf.data.Dataset:
     """Endless batches of 128x128 crops in [0, 1] of 2x-downsampled images, flipped at random, with
-    brightness scaled per crop when asked (the seed's augmentation)."""
+    brightness scaled per crop when asked (the project's augmentation)."""
     images, _ = pipeline.folder_images(pattern)
     dataset = pipeline.image_dataset(images, sdae.TILE, batch, downsample=True, shuffle=shuffle)
 

@@ -104,7 +104,7 @@ class WallClock(tf.keras.callbacks.Callback):
 
 def image_files_off_kodak(source: str) -> list[str]:
     """The image files of a folder or glob to train on; raises when any lies in Kodak, the evaluation set
-    (the seed systems' trainers share this)."""
+    (the other systems' trainers share this)."""
     files = pipeline.list_images(source)
     if any("kodak" in os.path.abspath(path).lower() for path in [source, *files]):
         raise TfcompError(f"refusing to train on Kodak, the test set ({source})")
@@ -213,7 +213,7 @@ def _trainee(model, images: tf.data.Dataset, val_images: tf.data.Dataset | None,
 
 
 def _schedule_lambdas(model, dataset: tf.data.Dataset, config: TrainConfig) -> dict:
-    """Seed 001's lambda scheduling after the main stage (tfcomp.training.slimcae_schedule): each try trains
+    """The SlimCAE thesis's lambda scheduling after the main stage (tfcomp.training.slimcae_schedule): each try trains
     lambda_schedule_steps steps and measures every width on four validation (else training) images, 2x
     downsampled like the crops. Not resumable: after a kill, rerun with --init-from WORKDIR/weights/latest."""
     import numpy as np
