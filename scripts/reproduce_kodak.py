@@ -1,6 +1,7 @@
-"""Regenerates everything the README shows about Kodak from the shipped models (same as `tfcomp reproduce`).
+"""The Kodak reproduction run behind the README's results and docs/results.md (same as `tfcomp reproduce`).
 
-    .venv/bin/python scripts/reproduce_kodak.py            # writes results/kodak/ and README.md
+    .venv/bin/python scripts/reproduce_kodak.py                # measures; writes results/kodak/, README.md, docs/results.md
+    .venv/bin/python scripts/reproduce_kodak.py --report-only  # rewrites the documents from results/kodak/summary.json
 """
 import sys
 
