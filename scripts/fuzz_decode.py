@@ -22,8 +22,6 @@ import time
 
 import atheris
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # Coverage of the decode path's Python code (not TensorFlow's) guides libFuzzer.
 with atheris.instrument_imports(include=["tfcomp"]):
     from tfcomp import registry  # noqa: F401

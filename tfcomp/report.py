@@ -44,13 +44,17 @@ def _atomic_write(path: str, text: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+def write_record(path: str, data: dict, command: str) -> None:
+    """Writes a measurement's JSON record, with the command that made it."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    _atomic_write(path, json.dumps(dict(data, command=command), indent=1, default=float) + "\n")
+
+
 def write_results(out_dir: str, stem: str, data: dict, markdown: str | list[str], command: str) -> None:
     """Writes OUT_DIR/STEM.json (the data, with the command) and OUT_DIR/STEM.md (the Markdown, its title
     first and the generated-by line next)."""
-    os.makedirs(out_dir, exist_ok=True)
+    write_record(os.path.join(out_dir, f"{stem}.json"), data, command)
     text = markdown if isinstance(markdown, str) else "\n".join(markdown)
-    _atomic_write(os.path.join(out_dir, f"{stem}.json"),
-                  json.dumps(dict(data, command=command), indent=1, default=float) + "\n")
     title, _, body = text.partition("\n") if text.startswith("# ") else ("", "", text)  # a title stays first
     _atomic_write(os.path.join(out_dir, f"{stem}.md"),
                   (f"{title}\n\n" if title else "") + f"{generated_by(command)}\n\n{body.strip()}\n")
