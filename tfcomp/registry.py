@@ -3,8 +3,12 @@ the evaluator share."""
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from tfcomp.errors import TfcompError
+
+if TYPE_CHECKING:
+    from tfcomp.codecs.base import Codec
 
 # Architecture name -> "module:Class"; imported on use so `tfcomp --help` stays fast.
 ARCHITECTURES: dict[str, str] = {
@@ -132,7 +136,7 @@ def ladder(name: str | None) -> list:
     return ladders.ladder(name)
 
 
-def rung(name: str | None, quality: float):
+def rung(name: str | None, quality: float) -> Codec:
     """A variable-rate model at any quality in its range, else rung `quality` (1 = smallest files) of a
     ladder or of a baseline's sweep ('klt')."""
     from tfcomp.codecs.learned import LearnedCodec

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import time
+from typing import Callable
 
 from tfcomp.errors import TfcompError
 
@@ -111,7 +112,7 @@ class Decoder:
 
 
 def decode_to_file(source: str, output: str, max_pixels: int, tile: int | None, force: bool,
-                   started=lambda pixels: None) -> str:
+                   started: Callable[[int], None] = lambda pixels: None) -> str:
     """Decodes one file into an image file (what a sandbox worker does); started(pixels) is called once the
     file is parsed and its model loaded and warmed up. The line to print."""
     from tfcomp import registry

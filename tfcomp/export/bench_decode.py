@@ -16,15 +16,16 @@ import platform
 import sys
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from tqdm import tqdm
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from tqdm import tqdm  # noqa: E402
 
 
 from tfcomp import report, zoo
 from tfcomp.codecs.classic import PillowCodec
-from tfcomp.codecs.learned import rate_points
+from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images
 from tfcomp.evaluation.timing import time_call, time_interleaved
@@ -39,7 +40,7 @@ THREADS = 2
 PROGRAM = "python -m tfcomp.export.bench_decode"
 
 
-def bench_model(point, image, warmup: int, repeats: int) -> dict:
+def bench_model(point: LearnedCodec, image: np.ndarray, warmup: int, repeats: int) -> dict:
     """Synthesis time of the TF decoder and of each TFLite mode, in milliseconds, timed in rounds."""
     data = point.encode(image)
     decoders = {"tf": point.stages(image, data)["synthesis"]}

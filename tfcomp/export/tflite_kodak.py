@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 
 from tfcomp import report, zoo
-from tfcomp.codecs.learned import rate_points
+from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images_or_exit
 from tfcomp.evaluation.metrics import psnr
@@ -35,7 +35,7 @@ RESULTS = os.path.join("results", "deployment")
 PROGRAM = "python -m tfcomp.export.tflite_kodak"
 
 
-def check_model(point, images: list[np.ndarray], out_dir: str) -> dict:
+def check_model(point: LearnedCodec, images: list[np.ndarray], out_dir: str) -> dict:
     """Exports one rate point in every mode and measures each file on the images."""
     exported = tflite_export.ExportedModel(point.path, point.width_index)
     manifest = tflite_export.write(exported, out_dir)
