@@ -21,7 +21,7 @@ TINY = "bls2017-tiny"
 TINY_HIGH = "bls2017-tiny-high"  # a second rung of the same ladder, trained for more bits
 
 # Fixtures that train models: every test that uses one is slow (`make test-fast` leaves them out).
-TRAINING_FIXTURES = {"tiny_runs", "tiny_zoo", "slimcae_tiny"}
+TRAINING_FIXTURES = {"tiny_runs", "tiny_zoo", "slimcae_tiny", "vr_zoo"}
 # Session fixtures built in-process by each xdist worker that uses them: their tests share one worker.
 WORKER_FIXTURES = ("slimcae_tiny",)
 

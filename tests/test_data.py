@@ -1,5 +1,6 @@
 """Training input pipeline and the Kodak TFDS builder (manual mode, no network)."""
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
@@ -38,6 +39,7 @@ def test_kodak_builder_in_manual_mode(tmp_path):
     np.testing.assert_array_equal(first["image"], smooth_image(64, 96, seed=1))
 
 
+@pytest.mark.slow
 def test_training_reads_a_tfds_dataset_by_name(tmp_path):
     """`--train-data tfds:NAME:SPLIT` trains from a prepared TFDS dataset (here the kodak builder, offline)."""
     import json

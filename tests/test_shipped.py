@@ -98,9 +98,9 @@ def test_target_psnr_picks_the_cheapest_rung_that_reaches_it(cli, tmp_path):
 
 
 def _shipped_slimmable() -> list[str]:
-    from tfcomp.evaluation.slimcae_report import slimmable_models
+    from tfcomp import zoo
 
-    return [m["name"] for m in slimmable_models()]
+    return [m["name"] for m in zoo.list_models() if m["config"].get("widths")]
 
 
 SHIPPED_SLIMMABLE = _shipped_slimmable()

@@ -6,7 +6,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import REPO, TINY, run_tfcomp
+
+# Tests that run `tfcomp train` (or a training script) are slow; those that need the tiny zoo are marked so by
+# conftest. Errors found before training starts run in the session's CLI process.
+slow = pytest.mark.slow
 
 
 def test_metadata_records_the_run(tiny_zoo):
@@ -31,6 +37,7 @@ def train_args(image_folder, work, out, steps, *extra):
             "--batch", "2", "--steps", str(steps), "--steps-per-epoch", "5", "--workdir", str(work), str(out), *extra]
 
 
+@slow
 def test_killed_run_resumes_where_it_stopped(image_folder, tmp_path):
     work, out = tmp_path / "work", tmp_path / "model"
     args = train_args(image_folder, work, out, 100)
@@ -53,6 +60,7 @@ def test_killed_run_resumes_where_it_stopped(image_folder, tmp_path):
     assert "already trained" in again.stdout and json.loads((out / "metadata.json").read_text()) == meta
 
 
+@slow
 def test_mirrored_strategy_on_two_logical_cpus(image_folder, tmp_path):
     run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 10, "--strategy", "mirrored",
                                     "--logical-cpus", "2"), check=True)
@@ -69,6 +77,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@slow
 def test_multi_worker_strategy_with_two_local_workers(image_folder, tmp_path):
     """Two worker processes on loopback (TF_CONFIG); only the chief writes the model."""
     workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
@@ -87,27 +96,28 @@ def test_multi_worker_strategy_with_two_local_workers(image_folder, tmp_path):
     assert not (tmp_path / "w" / "worker-1" / "discarded-model").exists()
 
 
-def test_steps_must_fill_whole_epochs(image_folder, tmp_path):
-    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 7))
+def test_steps_must_fill_whole_epochs(cli, image_folder, tmp_path):
+    result = cli.run(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 7))
     assert result.returncode == 2 and "multiple of --steps-per-epoch" in result.stderr
     assert not (tmp_path / "m").exists()
 
 
-def test_missing_warm_start_checkpoint_is_a_clean_error(image_folder, tmp_path):
-    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--init-from", str(tmp_path / "no")))
+def test_missing_warm_start_checkpoint_is_a_clean_error(cli, image_folder, tmp_path):
+    result = cli.run(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--init-from", str(tmp_path / "no")))
     assert result.returncode == 2 and "--init-from" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_warm_start_takes_weights_but_not_the_old_schedule(image_folder, tmp_path):
+def test_warm_start_takes_weights_but_not_the_old_schedule(tiny_runs, image_folder, tmp_path):
     """A warm-started run counts its own steps from zero (the donor's optimizer state is not restored);
-    --family puts the model on a ladder of its own."""
-    run_tfcomp(*train_args(image_folder, tmp_path / "a", tmp_path / "ma", 10), check=True)
+    --family puts the model on a ladder of its own. The donor is the checkpoint of the tiny zoo's first run
+    (20 steps, with its optimizer state)."""
+    donor = os.path.join(tiny_runs, f"work-{TINY}", "weights", "latest")
     run_tfcomp(*train_args(image_folder, tmp_path / "b", tmp_path / "mb", 5, "--family", "bls2017-study",
-                           "--init-from", str(tmp_path / "a" / "weights" / "latest"), "--lambda", "0.1"), check=True)
+                           "--init-from", donor, "--lambda", "0.1"), check=True)
     meta = json.loads((tmp_path / "mb" / "metadata.json").read_text())
     assert meta["training"]["steps"] == 5 and meta["config"]["lmbda"] == 0.1
-    assert meta["family"] == "bls2017-study" and json.loads((tmp_path / "ma" / "metadata.json").read_text())[
-        "family"] == "bls2017"
+    assert meta["family"] == "bls2017-study" and json.loads(
+        open(os.path.join(tiny_runs, "zoo", TINY, "metadata.json")).read())["family"] == "bls2017"
 
 
 def _codec_strings(model_dir: str, image) -> tuple:
@@ -146,8 +156,8 @@ def test_hyperprior_warm_starts_from_a_factorized_model(tiny_zoo, image_folder, 
     assert meta["latent_strides"] == [16, 64]
 
 
-def test_freezing_an_unknown_part_is_a_clean_error(image_folder, tmp_path):
-    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--freeze", "encoder"))
+def test_freezing_an_unknown_part_is_a_clean_error(cli, image_folder, tmp_path):
+    result = cli.run(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--freeze", "encoder"))
     assert result.returncode == 2 and "cannot freeze encoder" in result.stderr
     assert not (tmp_path / "m").exists()
 
@@ -176,11 +186,11 @@ def test_hyperprior_fit_keeps_the_transforms_and_trains_the_hyperprior_on_cached
     assert warm["hyperprior"].startswith("8/8") and warm["hyper_synthesis_transform"].startswith("6/6")
 
 
-def test_hyperprior_fit_needs_trained_transforms_and_a_hyperprior(tiny_zoo, image_folder, tmp_path):
-    result = run_tfcomp(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "-a", "bmshj2018",
+def test_hyperprior_fit_needs_trained_transforms_and_a_hyperprior(cli, tiny_zoo, image_folder, tmp_path):
+    result = cli.run(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "-a", "bmshj2018",
                                     "--fit-hyperprior"))
     assert result.returncode == 2 and "--init-from" in result.stderr and not (tmp_path / "m").exists()
-    result = run_tfcomp(*train_args(image_folder, tmp_path / "w2", tmp_path / "m2", 5, "--fit-hyperprior",
+    result = cli.run(*train_args(image_folder, tmp_path / "w2", tmp_path / "m2", 5, "--fit-hyperprior",
                                     "--init-from", os.path.join(tiny_zoo, TINY)))
     assert result.returncode == 2 and "needs a hyperprior model" in result.stderr
     assert not (tmp_path / "m2").exists() and not (tmp_path / "w2").exists()
@@ -254,6 +264,7 @@ def test_a_narrower_variable_of_another_decoder_is_not_widened_into_place():
     assert not any("widened" in line for line in report.values())
 
 
+@slow
 def test_train_step_benchmark_writes_its_table(image_folder, tmp_path):
     result = subprocess.run([sys.executable, "-m", "tfcomp.training.bench_step", "--filters", "8", "--patch", "32",
                              "--batch", "2", "--steps", "2", "--warmup", "1", "--train-data", image_folder,

@@ -158,6 +158,7 @@ def test_ctrl_c_ends_the_session(contest, tmp_path):
     assert session.finished
 
 
+@pytest.mark.slow
 def test_vote_in_a_headless_browser(image_dir, tmp_path, monkeypatch, capsys):
     from playwright.sync_api import expect, sync_playwright
 

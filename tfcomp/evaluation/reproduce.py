@@ -63,6 +63,8 @@ def load_summary(out_dir: str) -> dict:
 
 def write_documents(summary: dict, out_dir: str, readme: str | None, results_doc: str | None) -> None:
     """Rewrites the README's summary block and the generated part of docs/results.md from a run's record."""
+    # As summary.json holds it (keys sorted), so that a fresh run and --report-only write the same documents.
+    summary = json.loads(json.dumps(summary, sort_keys=True, default=float))
     if readme:
         link = os.path.relpath(results_doc, os.path.dirname(readme) or ".") if results_doc else "docs/results.md"
         report.replace_block(readme, README_BLOCK, readme_summary(summary, _link(out_dir, readme), link))
