@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
         config, kodak = m["config"], m.get("kodak", {})
         print(f"{'*' if m['name'] == default else '':2}{m['name']:24}{zoo.version(m):>8}  {m['architecture']:13}"
               f"{config.get('decoder', '-'):9}{config.get('num_filters') or max(config.get('widths') or [0]):>5}{_rate_setting(m):>19}"
-              f"{kodak.get('bpp', float('nan')):>11.3f}{kodak.get('psnr', float('nan')):>8.2f}"
-              f"{kodak.get('ms_ssim', float('nan')):>9.4f}{sum(s['steps'] for s in zoo.training_stages(m)):>19,}")
+              f"{_measured(kodak, 'bpp', '.3f'):>11}{_measured(kodak, 'psnr', '.2f'):>8}"
+              f"{_measured(kodak, 'ms_ssim', '.4f'):>9}{sum(s['steps'] for s in zoo.training_stages(m)):>19,}")
     if not models:
         print("(no shipped models found)")
     return 0
@@ -49,3 +49,8 @@ def _rate_setting(metadata: dict) -> str:
     if "lambdas" in config:
         return f"{len(config['lambdas'])} widths"
     return f"{config.get('lmbda', 0):g}"
+
+
+def _measured(record: dict, key: str, spec: str) -> str:
+    """A Kodak figure of the model's metadata, or a dash where none is recorded (multi-rate models)."""
+    return format(record[key], spec) if key in record else "–"
