@@ -4,8 +4,9 @@
 #
 #   scripts/train_product.sh train           # train (nice 19); resumes runs/product/main, else continues the
 #                                            # shipped model, else fits the entropy model first and starts
-#   scripts/train_product.sh ship            # export the latest checkpoint, code the validation images and
-#                                            # Kodak at every level, ship it if it gains >= 2% BD-rate
+#   scripts/train_product.sh ship [fit]      # export the latest checkpoint (of the entropy-model fit with
+#                                            # `fit`), code the validation images and Kodak at every level,
+#                                            # ship it if it gains >= 2% BD-rate (or nothing is shipped)
 #   scripts/train_product.sh watch [MIN]     # ship every MIN minutes (default 60) while training runs
 #
 # Recipe (scripts/pilot_ms2020vr.sh and docs/ms2020vr.md tell how it was chosen): bls2017's N=192 transforms
@@ -45,11 +46,15 @@ case "${1:-}" in
   train)
     nice -n 19 "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" "$WORK/final/$NAME" ;;
   ship)
-    "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" --export-only "$WORK/candidate/$NAME" > /dev/null
+    if [ "${2:-}" = fit ]; then  # the fitted entropy model on the frozen transforms, before any joint step
+      "$TFCOMP" train "${FIT[@]}" --export-only "$WORK/candidate/$NAME" > /dev/null
+    else
+      "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" --export-only "$WORK/candidate/$NAME" > /dev/null
+    fi
     nice -n 10 .venv/bin/python -m tfcomp.training.shipping "$WORK/candidate/$NAME" "$SHIPPED" "$WORK/main" \
       --validation ../shared/datasets/bsds500/val --kodak ../shared/datasets/kodak ;;
   watch)
     while sleep $((${2:-60} * 60)); do "$0" ship || true; done ;;
   *)
-    sed -n '2,10p' "$0" >&2; exit 2 ;;
+    sed -n '2,11p' "$0" >&2; exit 2 ;;
 esac

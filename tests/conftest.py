@@ -20,8 +20,9 @@ KODAK = os.environ.get("TFCOMP_KODAK", os.path.join(REPO, "..", "shared", "datas
 TINY = "bls2017-tiny"
 TINY_HIGH = "bls2017-tiny-high"  # a second rung of the same ladder, trained for more bits
 
-# Fixtures that train models: every test that uses one is slow (`make test-fast` leaves them out).
-TRAINING_FIXTURES = {"tiny_runs", "tiny_zoo", "slimcae_tiny", "vr_zoo"}
+# Fixtures that train models or convert them to TFLite in every mode: every test that uses one is slow
+# (`make test-fast` leaves them out).
+SLOW_FIXTURES = {"tiny_runs", "tiny_zoo", "slimcae_tiny", "vr_zoo", "exported"}
 # Session fixtures built in-process by each xdist worker that uses them: their tests share one worker.
 WORKER_FIXTURES = ("slimcae_tiny",)
 
@@ -32,7 +33,7 @@ def pytest_collection_modifyitems(config, items):
     (one group per file). The other tests are spread over the workers one by one, so that long training tests
     balance the load instead of queueing behind each other in one file."""
     for item in items:
-        if TRAINING_FIXTURES & set(item.fixturenames):
+        if SLOW_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("xdist_group"):
             continue

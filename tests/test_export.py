@@ -156,6 +156,7 @@ def test_gamma_floor_keeps_int8_normalization_of_a_dead_channel_right():
     assert np.abs(int8[..., 2] - expected[..., 2]).max() <= 2 * np.ptp(expected) / 255
 
 
+@pytest.mark.slow
 def test_quantization_aware_decoder_converts_fully_int8(shipped, sample):
     symbols = shipped.symbols(sample)
     reference = np.round(shipped.reference(symbols))[0, :sample.shape[0], :sample.shape[1]]
@@ -176,6 +177,7 @@ def test_quantization_aware_decoder_converts_fully_int8(shipped, sample):
     assert psnr(sample, pixels) >= psnr(sample, reference.astype(np.uint8)) - 0.5
 
 
+@pytest.mark.slow
 def test_quantization_aware_mode_goes_into_the_manifest(shipped, tmp_path, monkeypatch):
     # Calibration only (no fine-tuning steps), so the test needs no training images.
     calibrate_only = qat.quantize_exported
@@ -243,6 +245,7 @@ def _fresh(script: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_savedmodels_round_trip_in_fresh_processes(tmp_path, sample):
     from tfcomp.codecs.learned import LearnedCodec
 

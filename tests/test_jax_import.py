@@ -32,6 +32,7 @@ def _outputs(model: BLS2017, image: np.ndarray) -> tuple:
     return y.numpy(), x_hat.numpy(), float(model.estimate_bits(image))
 
 
+@pytest.mark.slow
 def test_imported_values_reproduce_the_model_exactly(tmp_path):
     values = _random_values("K3x3")
     np.savez(tmp_path / "m.npz", **values)
@@ -53,6 +54,7 @@ def test_weights_of_another_decoder_are_refused():
         load_jax_values(BLS2017(lmbda=0.01, num_filters=8, decoder="2L"), _random_values("baseline"))
 
 
+@pytest.mark.slow
 def test_import_script_saves_a_model_with_the_runs_record(cli, tmp_path):
     np.savez(tmp_path / "r.npz", **_random_values("baseline"))
     record = {"lambda": 0.01, "num_filters": 8, "decoder": "baseline", "steps": 123, "wall_seconds": 4.5,

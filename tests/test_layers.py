@@ -82,7 +82,9 @@ def test_narrow_output_equals_leading_channels_of_full_output():
     """A slimmable layer's width-k output is the first k channels of the full output (same input)."""
     layer = _conv(4, 6, 5, 2, True)
     x = tf.random.normal((1, 9, 9, 4))
-    np.testing.assert_allclose(layer(x, 2), layer(x)[..., :2], atol=1e-6)
+    # A 2-channel and a 6-channel convolution may add their products in another order (oneDNN picks kernels by
+    # shape and processor): equal within float32 rounding of sums of about 100 products, not bit for bit.
+    np.testing.assert_allclose(layer(x, 2), layer(x)[..., :2], atol=1e-5)
 
 
 def test_conv_without_bias_and_bad_widths():

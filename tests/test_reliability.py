@@ -55,6 +55,7 @@ def _probe(kernels: str, *args: str) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.slow
 def test_hyperprior_files_decode_across_cpu_kernels(tmp_path):
     """oneDNN on one side, TensorFlow's own kernels on the other: the same latents, pixels within one level."""
     source = tmp_path / "photo.png"

@@ -143,6 +143,7 @@ def test_decode_file_dispatches_on_the_header_and_checks_it(cnn_file):
             registry.decode_file(container.pack(bad))
 
 
+@pytest.mark.slow
 def test_cli_trains_with_a_progress_bar_and_decodes_in_another_process(cli, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(IMAGE).save(photo)
