@@ -211,3 +211,17 @@ def test_a_ladder_without_a_marked_default_resolves_to_its_middle_rung(tiny_zoo,
     assert os.path.basename(zoo.resolve("bls2017")) == TINY_HIGH
     assert [m["name"] for m in zoo.family_rungs("bls2017")] == [TINY, TINY_HIGH]
     zoo._index.cache_clear()
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`tfcomp zoo | head -1`: the write into the closed pipe ends the command quietly (no traceback)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    process = subprocess.Popen([sys.executable, "-m", "tfcomp", "zoo"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=REPO)
+    process.stdout.close()  # before the command has started: its first write meets a closed pipe
+    stderr = process.stderr.read()
+    assert process.wait() == 141 and stderr == ""
