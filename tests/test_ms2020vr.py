@@ -225,3 +225,28 @@ def test_a_killed_run_resumes_to_its_full_step_count(image_folder, tmp_path):
     subprocess.run(command, cwd=REPO, check=True, capture_output=True)
     training = json.loads((output / "metadata.json").read_text())["training"]
     assert training["steps"] == 60 and training["runs"] == 2
+
+
+def test_serving_savedmodel_takes_the_quality(vr_env, tmp_path):
+    """The codec SavedModel of a variable-rate model: compress/decompress take the quality, give the files'
+    strings and pixels, and refuse a quality outside the model's range; the transforms kind is refused."""
+    import tensorflow_compression  # noqa: F401 (the range-coding ops the SavedModel uses)
+
+    from tfcomp.export import savedmodel
+
+    path = os.path.join(vr_env["TFCOMP_MODELS"], TINY_VR)
+    record = savedmodel.export("codec", path, str(tmp_path / "serving"))
+    assert record["quality_range"] == [1.0, 3.0]
+    served = tf.saved_model.load(str(tmp_path / "serving"))
+    image = smooth_image(64, 80, seed=13)
+    codec = LearnedCodec(path, quality=2.5)
+    data = container.unpack(codec.encode(image))
+    out = served.signatures["compress"](image=tf.constant(image), quality=tf.constant(2.5))
+    assert [bytes(s) for s in out["strings_bytes"].numpy()] == list(data.strings)
+    decoded = served.signatures["decompress"](strings_bytes=out["strings_bytes"], image_shape=out["image_shape"],
+                                              latent_shapes=out["latent_shapes"], quality=tf.constant(2.5))
+    np.testing.assert_array_equal(decoded["image"].numpy(), codec.decode(codec.encode(image)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="quality must be 1..3"):
+        served.signatures["compress"](image=tf.constant(image), quality=tf.constant(3.5))
+    with pytest.raises(TfcompError, match="variable-rate"):
+        savedmodel.export("transforms", path, str(tmp_path / "transforms"))

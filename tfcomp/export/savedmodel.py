@@ -23,6 +23,7 @@ IMAGE = tf.TensorSpec((None, None, 3), tf.uint8, name="image")
 IMAGE_SHAPE = tf.TensorSpec((2,), tf.int32, name="image_shape")
 LATENT_SHAPES = tf.TensorSpec((None, 2), tf.int32, name="latent_shapes")
 STRINGS = tf.TensorSpec((None,), tf.string, name="strings_bytes")
+QUALITY = tf.TensorSpec((), tf.float32, name="quality")
 
 
 def _save(module: tf.Module, out_dir: str, signatures: dict) -> None:
@@ -35,14 +36,28 @@ def _save(module: tf.Module, out_dir: str, signatures: dict) -> None:
 
 
 def export_codec(path: str, out_dir: str, width_index: int | None = None) -> dict:
-    """The full codec of a shipped model (one width of a slimmable one) with serving signatures."""
+    """The full codec of a shipped model (one width of a slimmable one) with serving signatures; a
+    variable-rate model's signatures take its quality as one more input."""
     from tfcomp.codecs.learned import LearnedCodec
 
     # The codec checks the width index, loads the SavedModel (tfc's ops registered) and checks its tables.
     codec = LearnedCodec(path, width_index)
-    extra = () if codec.width_index is None else (tf.constant(codec.width_index, tf.int32),)
     module = tf.Module()
     module.codec = codec.model
+    if codec.quality is not None:
+        compress, decompress = _variable_rate_signatures(module, codec.quality_range)
+    else:
+        compress, decompress = _fixed_rate_signatures(module, codec.width_index)
+    module.compress, module.decompress = compress, decompress
+    _save(module, out_dir, {"compress": compress, "decompress": decompress, "serving_default": decompress})
+    return {"kind": "codec", "model": codec.model_name, "width_index": codec.width_index,
+            "signatures": ["compress", "decompress"], "needs": "import tensorflow_compression",
+            **({"quality_range": list(codec.quality_range)} if codec.quality is not None else {})}
+
+
+def _fixed_rate_signatures(module: tf.Module, width_index: int | None) -> tuple:
+    """compress(image) and decompress(strings, shapes) of a model with one rate (at one width)."""
+    extra = () if width_index is None else (tf.constant(width_index, tf.int32),)
 
     @tf.function(input_signature=[IMAGE])
     def compress(image):
@@ -53,10 +68,30 @@ def export_codec(path: str, out_dir: str, width_index: int | None = None) -> dic
     def decompress(strings_bytes, image_shape, latent_shapes):
         return {"image": module.codec.decompress(strings_bytes, image_shape, latent_shapes, *extra)}
 
-    module.compress, module.decompress = compress, decompress
-    _save(module, out_dir, {"compress": compress, "decompress": decompress, "serving_default": decompress})
-    return {"kind": "codec", "model": codec.model_name, "width_index": codec.width_index,
-            "signatures": ["compress", "decompress"], "needs": "import tensorflow_compression"}
+    return compress, decompress
+
+
+def _variable_rate_signatures(module: tf.Module, qualities: tuple[float, float]) -> tuple:
+    """compress(image, quality) and decompress(strings, shapes, quality): the client keeps the quality with the
+    strings, as the .tfc header does; a quality outside the model's range is an InvalidArgumentError."""
+    low, high = (float(q) for q in qualities)
+
+    def checked(quality):
+        in_range = tf.logical_and(quality >= low, quality <= high)
+        with tf.control_dependencies([tf.debugging.Assert(in_range, [f"quality must be {low:g}..{high:g}", quality])]):
+            return tf.identity(quality)
+
+    @tf.function(input_signature=[IMAGE, QUALITY])
+    def compress(image, quality):
+        strings, latent_shapes = module.codec.compress(image, checked(quality))
+        return {"strings_bytes": strings, "latent_shapes": latent_shapes, "image_shape": tf.shape(image)[:2],
+                "quality": quality}
+
+    @tf.function(input_signature=[STRINGS, IMAGE_SHAPE, LATENT_SHAPES, QUALITY])
+    def decompress(strings_bytes, image_shape, latent_shapes, quality):
+        return {"image": module.codec.decompress(strings_bytes, image_shape, latent_shapes, checked(quality))}
+
+    return compress, decompress
 
 
 def export_transforms(path: str, out_dir: str, width_index: int | None = None) -> dict:
@@ -64,6 +99,9 @@ def export_transforms(path: str, out_dir: str, width_index: int | None = None) -
     from tfcomp.export.tflite_export import ExportedModel
 
     exported = ExportedModel(path, width_index)
+    if exported.variable_rate:
+        raise TfcompError(f"{exported.metadata['name']}: a variable-rate model's symbols depend on its quality; "
+                          "export the codec kind (--kind codec), whose signatures take the quality")
     channels = exported.layers[0].kernel.shape[2]
     symbols_spec = tf.TensorSpec((1, None, None, channels), tf.int32, name="symbols")
     module = tf.Module()
