@@ -58,6 +58,11 @@ def rate_points(names: list[str]) -> list:
     return [point for name in names for point in registry.codec_family(name)]
 
 
+def _export_name(point) -> str:
+    """The name of a rate point's exported files: one export serves every quality of a variable-rate model."""
+    return point.model_name if point.quality is not None else point.name
+
+
 def prepare(point, images: list[str], work: str) -> dict:
     """Exports the point, codes every image, records tfc's latents and `tfcomp decompress`'s image and times
     the TF decode (model loaded and warmed up, as the portable decoder's timing below)."""
@@ -69,7 +74,7 @@ def prepare(point, images: list[str], work: str) -> dict:
 
     exports, folder = os.path.join(work, "exports"), os.path.join(work, "files", point.name)
     os.makedirs(folder, exist_ok=True)
-    export_name = point.model_name if point.quality is not None else point.name
+    export_name = _export_name(point)
     if not os.path.exists(os.path.join(exports, f"{export_name}.json")):
         tflite_export.export(point.path, exports, point.width_index, ("float32",))
     entries = []
@@ -294,7 +299,8 @@ def measure(point, images: list[str], work: str, python: str) -> dict:
     """One rate point: the TF side here, then the portable side in the worker; the summary row and what the
     fuzz run needs."""
     exports = os.path.join(work, "exports")
-    for stale in (f for f in os.listdir(exports) if f.startswith(point.name + ".")) if os.path.isdir(exports) else ():
+    prefix = _export_name(point) + "."
+    for stale in (f for f in os.listdir(exports) if f.startswith(prefix)) if os.path.isdir(exports) else ():
         os.remove(os.path.join(exports, stale))  # exported by an earlier run, maybe from other weights
     job = prepare(point, images, work)
     result = run_worker(python, "decode", job)
