@@ -51,7 +51,8 @@ def reproduce(image_paths: list[str], out_dir: str, readme: str | None, results_
         carry_over(summary, previous)
     write_summary(summary, out_dir)
     plot_curves(summary, out_dir)
-    write_documents(summary, out_dir, readme, results_doc)
+    # From the record as written (keys sorted), so that a run and --report-only write the same documents.
+    write_documents(load_summary(out_dir), out_dir, readme, results_doc)
     return summary
 
 
@@ -63,8 +64,6 @@ def load_summary(out_dir: str) -> dict:
 
 def write_documents(summary: dict, out_dir: str, readme: str | None, results_doc: str | None) -> None:
     """Rewrites the README's summary block and the generated part of docs/results.md from a run's record."""
-    # As summary.json holds it (keys sorted), so that a fresh run and --report-only write the same documents.
-    summary = json.loads(json.dumps(summary, sort_keys=True, default=float))
     if readme:
         link = os.path.relpath(results_doc, os.path.dirname(readme) or ".") if results_doc else "docs/results.md"
         report.replace_block(readme, README_BLOCK, readme_summary(summary, _link(out_dir, readme), link))
