@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 
 from tqdm import tqdm
@@ -18,7 +17,7 @@ from tfcomp import report
 from tfcomp.codecs import ladder
 from tfcomp.codecs.learned import load
 from tfcomp.data.images import list_images, read_image
-from tfcomp.evaluation.timing import time_interleaved
+from tfcomp.evaluation.timing import decode_time_medians
 
 PROGRAM = "python -m tfcomp.evaluation.product_check"
 TARGETS = (0.25, 0.5, 1.0)
@@ -44,16 +43,13 @@ def target_bpp_check(model: str, paths: list[str], targets: tuple[float, ...] = 
 def decode_times(model: str, reference: str, paths: list[str], rounds: int = 3, repeats: int = 6) -> dict:
     """Median over images of each model's median decode time (s), the two timed in interleaved rounds."""
     codecs = {model: load(model), reference: load(reference)}
-    per_image = {name: [] for name in codecs}
-    for path in tqdm(paths, desc="decode time", leave=False):
+
+    def files_of(path: str) -> dict[str, bytes]:
         image = read_image(path)[0]
-        calls = {}
-        for name, codec in codecs.items():
-            data = codec.encode(image)
-            calls[name] = lambda codec=codec, data=data: codec.decode(data)
-        for name, seconds in time_interleaved(calls, warmup=1, repeats=repeats, rounds=rounds).items():
-            per_image[name].append(seconds)
-    medians = {name: statistics.median(times) for name, times in per_image.items()}
+        return {name: codec.encode(image) for name, codec in codecs.items()}
+
+    medians = decode_time_medians(codecs, map(files_of, tqdm(paths, desc="decode time", leave=False)), warmup=1,
+                                  repeats=repeats, rounds=rounds)
     return dict(median_s=medians, ratio=medians[model] / medians[reference], images=len(paths))
 
 

@@ -20,7 +20,7 @@ from tfcomp.data.images import read_image
 from tfcomp.evaluation import bdrate, metrics, model_report, plots, slimcae_report, systems_report
 from tfcomp.evaluation.evaluate import bd_table, evaluate, plot_curves, write_summary
 from tfcomp.evaluation.report import readme_summary, results_document
-from tfcomp.evaluation.timing import time_interleaved
+from tfcomp.evaluation.timing import decode_time_medians
 
 VISUAL_IMAGES = ("kodim05", "kodim23")
 TARGET_PSNR = 32.0
@@ -134,18 +134,16 @@ def interleaved_decode_times(names: list[str], image_paths: list[str], out_dir: 
     """Median decode time (entropy decoding included) of each model's file of each image, the models timed
     in interleaved rounds (a slow spell of the machine, or the threads one model leaves spinning, cannot
     favour another); the median over the images."""
-    per_image: dict[str, list[float]] = {name: [] for name in names}
-    codecs = {name: registry.codec(name) for name in names}
-    for path in image_paths:
+    def files_of(path: str) -> dict[str, bytes]:
         stem = os.path.splitext(os.path.basename(path))[0]
-        calls = {}
-        for name, codec in codecs.items():
+        files = {}
+        for name in names:
             with open(os.path.join(out_dir, "files", f"{stem}.{name}.bin"), "rb") as f:
-                data = f.read()
-            calls[name] = lambda codec=codec, data=data: codec.decode(data)
-        for name, seconds in time_interleaved(calls, warmup=2, repeats=repeats, rounds=rounds).items():
-            per_image[name].append(seconds)
-    return {name: float(np.median(times)) for name, times in per_image.items() if times}
+                files[name] = f.read()
+        return files
+
+    codecs = {name: registry.codec(name) for name in names}
+    return decode_time_medians(codecs, map(files_of, image_paths), warmup=2, repeats=repeats, rounds=rounds)
 
 
 def visual_comparisons(image_paths: list[str], out_dir: str) -> list[str]:

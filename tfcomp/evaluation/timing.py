@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 
 def time_call(fn: Callable[[], object], warmup: int = 2, repeats: int = 5) -> dict:
@@ -43,3 +43,15 @@ def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, repe
                 fn()
                 samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def decode_time_medians(codecs: dict[str, Any], files: Iterable[dict[str, bytes]], warmup: int = 2,
+                        repeats: int = 20, rounds: int = 10) -> dict[str, float]:
+    """Per codec, the median over images of its median decode time; `files` gives, per image, each codec's
+    file of it, and the codecs decode each image's files in interleaved rounds (time_interleaved)."""
+    per_image: dict[str, list[float]] = {name: [] for name in codecs}
+    for data_of in files:
+        calls = {name: (lambda codec=codec, data=data_of[name]: codec.decode(data)) for name, codec in codecs.items()}
+        for name, seconds in time_interleaved(calls, warmup=warmup, repeats=repeats, rounds=rounds).items():
+            per_image[name].append(seconds)
+    return {name: statistics.median(times) for name, times in per_image.items() if times}
