@@ -7,9 +7,11 @@ import fcntl
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -65,6 +67,25 @@ def run_tfcomp(*args: str, env: dict | None = None, check: bool = False) -> subp
     if check and result.returncode != 0:
         raise AssertionError(f"tfcomp {' '.join(args)} failed:\n{result.stderr}")
     return result
+
+
+def kill_training_after(args: list[str], workdir, steps: int, timeout: float) -> int:
+    """Starts `tfcomp train ARGS` in a fresh process, kills it (SIGKILL) once its progress.json records at least
+    `steps` steps or after `timeout` seconds, and returns the steps recorded then."""
+    process = subprocess.Popen([sys.executable, "-m", "tfcomp", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    progress = os.path.join(str(workdir), "progress.json")
+
+    def recorded() -> int:
+        with open(progress) as f:
+            return json.load(f)["steps"]
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (os.path.exists(progress) and recorded() >= steps):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return recorded()
 
 
 # The command loop of CliProcess. Each request runs with its own argv, environment and working directory; file

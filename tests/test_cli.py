@@ -3,13 +3,15 @@ other commands run one after another in the session's CLI process (the `cli` fix
 import json
 import os
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, TINY_HIGH, run_tfcomp, smooth_image
+from conftest import REPO, TINY, TINY_HIGH, run_tfcomp, smooth_image
 
 
 @pytest.fixture()
@@ -215,11 +217,6 @@ def test_a_ladder_without_a_marked_default_resolves_to_its_middle_rung(tiny_zoo,
 
 def test_a_reader_that_leaves_early_is_not_an_error():
     """`tfcomp zoo | head -1`: the write into the closed pipe ends the command quietly (no traceback)."""
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
     process = subprocess.Popen([sys.executable, "-m", "tfcomp", "zoo"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=REPO)
     process.stdout.close()  # before the command has started: its first write meets a closed pipe

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import zlib
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPO, run_tfcomp, smooth_image
+from conftest import REPO, kill_training_after, run_tfcomp, smooth_image
 from tfcomp import registry
 from tfcomp.codecs import container, ladder
 from tfcomp.codecs.learned import LearnedCodec
@@ -211,18 +209,11 @@ def test_files_decode_on_other_cpu_kernels(vr_env, tmp_path):
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_its_full_step_count(image_folder, tmp_path):
     workdir, output = tmp_path / "work", tmp_path / "model"
-    command = [sys.executable, "-m", "tfcomp", *TRAIN_TINY, "--train-data", image_folder, "--steps", "60",
-               "--steps-per-epoch", "10", "--workdir", str(workdir), str(output)]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    progress = workdir / "progress.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (progress.exists() and json.loads(progress.read_text())["steps"] >= 20):
-        time.sleep(0.5)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = json.loads(progress.read_text())["steps"]
+    args = [*TRAIN_TINY, "--train-data", image_folder, "--steps", "60", "--steps-per-epoch", "10",
+            "--workdir", str(workdir), str(output)]
+    killed_at = kill_training_after(args, workdir, 20, timeout=300)
     assert 20 <= killed_at < 60 and not output.exists()
-    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+    run_tfcomp(*args, check=True)
     training = json.loads((output / "metadata.json").read_text())["training"]
     assert training["steps"] == 60 and training["runs"] == 2
 

@@ -1,14 +1,12 @@
 """Training: metadata, reload determinism, resuming a killed run, the mirrored strategy."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import REPO, TINY, run_tfcomp
+from conftest import REPO, TINY, kill_training_after, run_tfcomp
 
 # Tests that run `tfcomp train` (or a training script) are slow; those that need the tiny zoo are marked so by
 # conftest. Errors found before training starts run in the session's CLI process.
@@ -40,16 +38,7 @@ def train_args(image_folder, work, out, steps, *extra):
 @slow
 def test_killed_run_resumes_where_it_stopped(image_folder, tmp_path):
     work, out = tmp_path / "work", tmp_path / "model"
-    args = train_args(image_folder, work, out, 100)
-    process = subprocess.Popen([sys.executable, "-m", "tfcomp", *args], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    progress = work / "progress.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (progress.exists() and json.loads(progress.read_text())["steps"] >= 10):
-        time.sleep(0.5)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = json.loads(progress.read_text())["steps"]
+    killed_at = kill_training_after(train_args(image_folder, work, out, 100), work, 10, timeout=240)
     assert 10 <= killed_at < 100 and not out.exists()
     # The second run finishes the remaining steps only (BackupAndRestore), not the whole schedule again.
     run_tfcomp(*train_args(image_folder, work, out, 100), check=True)
