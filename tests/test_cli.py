@@ -222,3 +222,19 @@ def test_a_reader_that_leaves_early_is_not_an_error():
     process.stdout.close()  # before the command has started: its first write meets a closed pipe
     stderr = process.stderr.read()
     assert process.wait() == 141 and stderr == ""
+
+
+@pytest.mark.parametrize("program, flags", [
+    ("tfcomp.evaluation.portability", ["--images"]),
+    ("tfcomp.evaluation.product_check", ["--images"]),
+    ("tfcomp.evaluation.large_image", ["--work", "{tmp}/work", "--kodak"]),
+    ("tfcomp.evaluation.batch_check", ["--work", "{tmp}/work", "--kodak"]),
+])
+def test_measurement_programs_refuse_a_missing_image_folder_in_one_line(program, flags, tmp_path):
+    missing, out = str(tmp_path / "no-such-folder"), str(tmp_path / "out")
+    args = [flag.format(tmp=tmp_path) for flag in flags] + [missing, "--out", out]
+    result = subprocess.run([sys.executable, "-m", program, *args], capture_output=True, text=True, cwd=REPO)
+    name, lines = program.rsplit(".", 1)[1], result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{name}: error: no images found at '{missing}"), lines[0]
+    assert os.listdir(tmp_path) == []  # nothing written

@@ -20,6 +20,8 @@ import time
 
 from tfcomp import report
 from tfcomp.codecs import container
+from tfcomp.data.images import list_images
+from tfcomp.errors import TfcompError, run_program
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 PROGRAM = "python -m tfcomp.evaluation.batch_check"
@@ -52,15 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/reliability")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    wanted = {args.kodak: 24, args.bsds: 26}
+    sources = {source: list_images(source)[:count] for source, count in wanted.items()}
+    for source, paths in sources.items():  # checked before the work folder is cleared
+        if len(paths) < wanted[source]:
+            raise TfcompError(f"{source} has {len(paths)} images; the check takes {wanted[source]} from it")
     shutil.rmtree(args.work, ignore_errors=True)
     photos = os.path.join(args.work, "photos")
-    for source, count in ((args.kodak, 24), (args.bsds, 26)):
+    for source, paths in sources.items():
         folder = os.path.join(photos, os.path.basename(os.path.normpath(source)))
         os.makedirs(folder)
-        for path in sorted(glob.glob(os.path.join(source, "*")))[:count]:
+        for path in paths:
             shutil.copy(path, folder)
     inputs = sorted(glob.glob(os.path.join(photos, "*", "*")))
-    assert len(inputs) == 50, len(inputs)
 
     single = sum(tfcomp("compress", "-m", args.model, path, os.path.join(args.work, "single-" +
                                                                           os.path.basename(path) + ".tfc"))
@@ -99,4 +105,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

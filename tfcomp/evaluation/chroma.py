@@ -22,6 +22,7 @@ from tfcomp import report
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.errors import run_program
 from tfcomp.evaluation import metrics
 from tfcomp.models.slimcae import chroma_difference
 
@@ -89,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -9,7 +9,6 @@ a 4x4 grid whose overlaps blend linearly from one to the next.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import subprocess
@@ -21,6 +20,8 @@ from PIL import Image
 
 
 from tfcomp import report
+from tfcomp.data.images import list_images
+from tfcomp.errors import run_program
 from tfcomp.measures import psnr
 
 PROGRAM = "python -m tfcomp.evaluation.large_image"
@@ -31,7 +32,7 @@ BORDER_TILE = 512  # the tile side of the tiled run on the 1536x1024 image: bord
 def kodak_landscapes(folder: str) -> list[np.ndarray]:
     """The landscape (768x512) Kodak images, upscaled 2x."""
     result = []
-    for path in sorted(glob.glob(os.path.join(folder, "kodim*.png"))):
+    for path in list_images(os.path.join(folder, "kodim*.png")):
         image = Image.open(path).convert("RGB")
         if image.width > image.height:
             result.append(np.asarray(image.resize((image.width * 2, image.height * 2), Image.LANCZOS), np.float64))
@@ -106,13 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/reliability")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    os.makedirs(args.work, exist_ok=True)
-    os.makedirs(args.out, exist_ok=True)
     large, medium = os.path.join(args.work, "photo-6000x4000.png"), os.path.join(args.work, "photo-1536x1024.png")
     if not os.path.exists(large):
-        tiles = kodak_landscapes(args.kodak)
+        tiles = kodak_landscapes(args.kodak)  # before anything is written: no Kodak, no output
+        os.makedirs(args.work, exist_ok=True)
         Image.fromarray(photograph(tiles, 4000, 6000)).save(large)
         Image.fromarray(np.clip(np.round(tiles[0]), 0, 255).astype(np.uint8)).save(medium)
+    os.makedirs(args.out, exist_ok=True)
     record = {"large": {}, "tiled_vs_untiled": {}}
     original = np.asarray(Image.open(medium).convert("RGB"))
     for model in args.models.split(","):
@@ -150,4 +151,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -10,7 +10,6 @@ and within one grey level with other kernels.
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import time
 import numpy as np
 
 from tfcomp import report
+from tfcomp.errors import run_program
 
 PROGRAM = "python -m tfcomp.evaluation.portability"
 # (process label, TF_ENABLE_ONEDNN_OPTS, threads, file set it encodes or None, file sets it decodes)
@@ -40,12 +40,12 @@ def worker(args: argparse.Namespace) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from tfcomp.codecs import container, learned
-    from tfcomp.data.images import read_image
+    from tfcomp.data.images import list_images, read_image
 
     digests = {}
     for model in args.models.split(","):
         codec = learned.load(model)
-        for path in sorted(glob.glob(os.path.join(args.images, "*.png"))):
+        for path in list_images(args.images):
             image_name = os.path.splitext(os.path.basename(path))[0]
             if args.encode:
                 os.makedirs(os.path.join(args.work, "files", args.encode, model), exist_ok=True)
@@ -120,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         worker(args)
         return 0
     from tfcomp import zoo
+    from tfcomp.data.images import list_images
 
     models = args.models.split(",") if args.models else [m["name"] for m in zoo.list_models()]
-    images = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(args.images, "*.png")))
+    images = [os.path.splitext(os.path.basename(p))[0] for p in list_images(args.images)]
     start = time.time()
     for label, kernels, threads, encode, decode in PROCESSES:
         command = [sys.executable, "-m", "tfcomp.evaluation.portability", "--worker", "--label", label, "--threads", str(threads), "--models",
@@ -140,4 +141,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

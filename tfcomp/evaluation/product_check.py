@@ -17,6 +17,7 @@ from tfcomp import report
 from tfcomp.codecs import ladder
 from tfcomp.codecs.learned import load
 from tfcomp.data.images import list_images, read_image
+from tfcomp.errors import run_program
 from tfcomp.evaluation.timing import decode_time_medians
 
 PROGRAM = "python -m tfcomp.evaluation.product_check"
@@ -89,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_program(main)

@@ -34,6 +34,7 @@ from PIL import Image
 from tfcomp import report
 from tfcomp.codecs import resae as resae_codec
 from tfcomp.codecs.resae import ResAECodec
+from tfcomp.errors import run_program
 from tfcomp.evaluation import metrics
 from tfcomp.evaluation import resae_scores
 from tfcomp.evaluation.timing import time_call
@@ -257,4 +258,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

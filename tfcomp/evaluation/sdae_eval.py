@@ -34,6 +34,7 @@ from tfcomp.codecs.classic import PillowCodec
 from tfcomp.codecs.sdae import SDAECodec
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images
+from tfcomp.errors import run_program
 from tfcomp.evaluation import metrics
 
 NOISE_LEVELS = (0.1, 0.2, 0.3)
@@ -214,4 +215,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -26,6 +26,7 @@ from tfcomp.codecs.classic import PillowCodec
 from tfcomp.codecs.shallow import ShallowCodec
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images
+from tfcomp.errors import run_program
 from tfcomp.evaluation import metrics
 
 # The source's tables (640x640 RGB TIFFs; float32 weights and codes; 300 epochs of one block per step).
@@ -120,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

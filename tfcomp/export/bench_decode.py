@@ -29,7 +29,7 @@ from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images
 from tfcomp.evaluation.timing import time_call, time_interleaved
-from tfcomp.errors import TfcompError
+from tfcomp.errors import TfcompError, run_program
 from tfcomp.export import tflite, tflite_export
 from tfcomp.samples import SAMPLE_IMAGE
 
@@ -122,4 +122,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -36,6 +36,7 @@ import zlib
 import numpy as np
 
 from tfcomp import report
+from tfcomp.errors import run_program
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROGRAM = "python -m tfcomp.export.portable_check"
@@ -407,4 +408,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

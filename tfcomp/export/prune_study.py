@@ -33,6 +33,7 @@ from tfcomp import report, zoo
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.errors import run_program
 from tfcomp.evaluation.bdrate import bd_rate
 from tfcomp.evaluation.metrics import bits_per_pixel, ms_ssim, psnr
 from tfcomp.evaluation.timing import time_call
@@ -186,4 +187,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from tfcomp import report, zoo
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.errors import run_program
 from tfcomp.evaluation.metrics import psnr
 from tfcomp.evaluation.timing import time_call
 from tfcomp.export import qat, tflite, tflite_export
@@ -119,4 +120,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -28,6 +28,7 @@ from tfcomp import report, zoo
 from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.errors import run_program
 from tfcomp.evaluation.metrics import psnr
 from tfcomp.export import tflite, tflite_export
 
@@ -118,4 +119,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -20,6 +20,7 @@ import tensorflow as tf
 from tfcomp import report
 from tfcomp.data import pipeline
 from tfcomp.data.locations import dataset_dir
+from tfcomp.errors import run_program
 from tfcomp.models.bls2017 import BLS2017
 
 PROGRAM = "python -m tfcomp.training.bench_step"
@@ -74,4 +75,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

@@ -9,13 +9,13 @@ the old one are refused with one line naming the version they need.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
 
+from tfcomp.errors import run_program
 from tfcomp.layers.subpixel import subpixel_kernel
 from tfcomp.models import bmshj2018
 from tfcomp.training.resave import model_arguments, save_again
@@ -79,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_program(main)

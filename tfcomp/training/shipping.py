@@ -13,6 +13,7 @@ import numpy as np
 
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
+from tfcomp.errors import run_program
 from tfcomp.evaluation import bdrate, metrics
 from tfcomp.training.saving import read_metadata, write_metadata
 
@@ -126,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_program(main)
