@@ -241,3 +241,61 @@ def test_serving_savedmodel_takes_the_quality(vr_env, tmp_path):
         served.signatures["compress"](image=tf.constant(image), quality=tf.constant(3.5))
     with pytest.raises(TfcompError, match="variable-rate"):
         savedmodel.export("transforms", path, str(tmp_path / "transforms"))
+
+
+def test_soft_rounding_stays_between_floor_and_ceiling_and_rounds_when_cold():
+    from tfcomp.models.ms2020vr import soft_round_sample
+
+    values = tf.constant(np.random.default_rng(0).uniform(-5, 5, 1000), tf.float32)
+    warm = soft_round_sample(values, tf.constant(0.5), tf.constant([1, 2])).numpy()
+    assert np.all(warm >= np.floor(values.numpy())) and np.all(warm <= np.floor(values.numpy()) + 1)
+    assert not np.allclose(warm, np.round(warm))  # warm: between the integers
+    clear = values.numpy()[np.abs(values.numpy() - np.round(values.numpy())) < 0.3]
+    cold = soft_round_sample(tf.constant(clear), tf.constant(0.01), tf.constant([1, 2])).numpy()
+    np.testing.assert_allclose(cold, np.round(clear), atol=1e-4)
+
+
+def test_adam_on_tensors_follows_keras_adam():
+    from tfcomp.models.ms2020vr import adam_step
+
+    target = tf.constant([3.0, -1.0, 0.5])
+    variable, optimizer = tf.Variable(tf.zeros(3)), tf.keras.optimizers.Adam(0.1)
+    values, first, second = [tf.zeros(3)], [tf.zeros(3)], [tf.zeros(3)]
+    for t in range(5):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(variable - target))
+        optimizer.apply_gradients([(tape.gradient(loss, variable), variable)])
+        values, first, second = adam_step(tf.constant(t), values, [2.0 * (values[0] - target)], first, second, 0.1)
+    np.testing.assert_allclose(values[0].numpy(), variable.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _rd_cost(codec: LearnedCodec, image: np.ndarray, data: bytes, lmbda: float) -> float:
+    """bits per pixel + lambda * MSE of a file, the loss the model trains and refines on."""
+    decoded = codec.decode(data).astype(np.float64)
+    return len(data) * 8 / image[..., 0].size + lmbda * float(np.mean((decoded - image) ** 2))
+
+
+def test_refined_files_cost_less_and_decode_as_usual(vr_env):
+    image = smooth_image(96, 128, seed=7)
+    path = os.path.join(vr_env["TFCOMP_MODELS"], TINY_VR)
+    plain, refined = LearnedCodec(path, quality=2.0), LearnedCodec(path, quality=2.0, refine=40)
+    assert refined.name == f"{TINY_VR}-q2-refine40" and refined.family.endswith("-refine40")
+    before, after = plain.encode(image), refined.encode(image)
+    assert after == refined.encode(image)  # seeded: the same file every time
+    lmbda = json.load(open(os.path.join(path, "metadata.json")))["config"]["lambdas"][1]
+    assert _rd_cost(plain, image, after, lmbda) < _rd_cost(plain, image, before, lmbda)
+    zero = plain.model.compress_refined(image, tf.constant(2.0), tf.constant(0))
+    assert zero[0].numpy().tolist() == plain.model.compress(image, tf.constant(2.0))[0].numpy().tolist()
+    assert [c.name for c in registry.codec_family(f"{TINY_VR}-refine40")] == \
+        [f"{TINY_VR}-q{q}-refine40" for q in (1, 2, 3)]
+
+
+def test_refine_is_refused_in_one_line_where_it_cannot_run(vr_env, tmp_path):
+    source = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(96, 128, seed=8)).save(source)
+    for flags, message in ((["--refine", "-1"], "--refine must be 0 or more steps"),
+                           (["--refine", "5", "--tile", "32"], "--refine codes images in one piece")):
+        result = run_tfcomp("compress", "-m", TINY_VR, *flags, str(source), str(tmp_path / "out.tfc"), env=vr_env)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+        assert not (tmp_path / "out.tfc").exists()

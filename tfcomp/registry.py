@@ -107,8 +107,9 @@ def codec_family(name: str) -> list:
     if ladder:
         return [c for m in ladder for c in rate_points(m)]
     single = codec(name)
-    if getattr(single, "quality_range", None) and name == single.model_name:
-        return rate_points(dict(single.metadata, path=single.path))  # a variable-rate model: all its levels
+    if getattr(single, "quality_range", None) and name == single.model_name + single.refine_suffix:
+        # A variable-rate model: all its levels ('NAME-refine50': each refined).
+        return rate_points(dict(single.metadata, path=single.path), single.refine)
     return [single]
 
 

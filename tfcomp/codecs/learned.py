@@ -17,12 +17,14 @@ from tfcomp.zoo import read_metadata
 class LearnedCodec(Codec):
     """One rate point of a trained model loaded from its SavedModel directory: the model itself, one width of
     a slimmable model (whose index every file stores in its `variant` byte), or one quality of a
-    variable-rate model (stored in the file's quality field)."""
+    variable-rate model (stored in the file's quality field), optionally refining each image's latents at encode
+    time with `refine` gradient steps (models that have compress_refined; decoding is unchanged)."""
 
-    def __init__(self, path: str, width_index: int | None = None, quality: float | None = None):
+    def __init__(self, path: str, width_index: int | None = None, quality: float | None = None, refine: int = 0):
         self.path = path
+        self.refine = refine
         self.metadata = read_metadata(path)
-        self.family = self.metadata.get("family", self.metadata["architecture"])
+        self.family = self.metadata.get("family", self.metadata["architecture"]) + self.refine_suffix
         self.widths = self.metadata["config"].get("widths")
         if width_index is not None and not (self.widths and 0 <= width_index < len(self.widths)):
             raise TfcompError(f"{self.model_name} has no width index {width_index}"
@@ -58,8 +60,20 @@ class LearnedCodec(Codec):
         """The rate point's name: the model's, with '-w<width>' for a width of a slimmable model and
         '-q<quality>' for a quality of a variable-rate model."""
         if self.quality is not None:
-            return f"{self.model_name}-q{self.quality:g}"
+            return f"{self.model_name}-q{self.quality:g}{self.refine_suffix}"
         return self.model_name if self.widths is None else f"{self.model_name}-w{self.widths[self.width_index]}"
+
+    @property
+    def refine_suffix(self) -> str:
+        """'-refine<steps>' when encoding refines the latents (in point and curve names), else ''."""
+        return f"-refine{self.refine}" if self.refine else ""
+
+    def check_refine(self) -> None:
+        """Refuses a refinement this model cannot do (it needs the compress_refined coding function)."""
+        if self.refine < 0:
+            raise TfcompError("--refine must be 0 or more steps")
+        if self.refine and not hasattr(self.model, "compress_refined"):
+            raise TfcompError(f"{self.model_name} cannot refine its latents (ms2020vr models can)")
 
     def _width(self) -> tuple:
         """The extra argument the coding functions take: a slimmable model's width index, a variable-rate
@@ -94,7 +108,15 @@ class LearnedCodec(Codec):
         """Compresses a uint8 RGB image into a .tfc file (large images tile by tile, the same file format)."""
         w = self._width()
         tile = tiling.tile_size(*image.shape[:2], self.tile)
-        if tile:
+        if self.refine:
+            import tensorflow as tf
+
+            self.check_refine()
+            if tile:
+                raise TfcompError(f"--refine codes images in one piece: use --tile 0 (this one would be coded in "
+                                  f"{tile}-pixel tiles)")
+            strings, shapes = self.model.compress_refined(image, *w, tf.constant(self.refine, tf.int32))
+        elif tile:
             y = tiling.analyze(lambda crop: self.model.analyze(crop, *w), image, self.stride, tile)
             strings, shapes = self.model.entropy_encode(y, *w)
         else:
@@ -204,13 +226,13 @@ def _saved_model(path: str, table_sha256: str, name: str):
     return model
 
 
-def rate_points(metadata: dict) -> list[LearnedCodec]:
+def rate_points(metadata: dict, refine: int = 0) -> list[LearnedCodec]:
     """Every rate point of a shipped model, smallest files first (a slimmable model's narrowest width, a
-    variable-rate model's integer qualities)."""
+    variable-rate model's integer qualities, refined with `refine` steps)."""
     widths = metadata["config"].get("widths")
     if metadata.get("qualities"):
         low, high = metadata["qualities"]
-        return [LearnedCodec(metadata["path"], quality=q) for q in range(int(low), int(high) + 1)]
+        return [LearnedCodec(metadata["path"], quality=q, refine=refine) for q in range(int(low), int(high) + 1)]
     if not widths:
         return [LearnedCodec(metadata["path"])]
     return [LearnedCodec(metadata["path"], i) for i in reversed(range(len(widths)))]
@@ -218,15 +240,23 @@ def rate_points(metadata: dict) -> list[LearnedCodec]:
 
 def load(name: str | None = None, width: int | None = None, quality: float | None = None) -> LearnedCodec:
     """A shipped model by full name or architecture (its default; the CLI default when None), at a width
-    for slimmable models ('NAME-w96' names one too) or a quality for variable-rate ones ('NAME-q3.5')."""
+    for slimmable models ('NAME-w96' names one too) or a quality for variable-rate ones ('NAME-q3.5'); a
+    variable-rate model's name may end in '-refine<steps>' ('NAME-q3.5-refine50')."""
+    base, _, suffix = (name or "").rpartition("-refine")
+    refine = 0
+    if base and suffix.isdigit():
+        name, refine = base, int(suffix)
     base, _, suffix = (name or "").rpartition("-q")
     if quality is None and base and _is_number(suffix) and _is_model(base):
         name, quality = base, float(suffix)
     base, _, suffix = (name or "").rpartition("-w")
     if width is None and base and suffix.isdigit() and _is_model(base):
         name, width = base, int(suffix)
-    if quality is not None:
-        return LearnedCodec(zoo.resolve(name), quality=quality)
+    if quality is not None or refine:
+        codec = LearnedCodec(zoo.resolve(name), quality=quality, refine=refine)
+        if codec.quality_range is None:
+            raise TfcompError(f"{codec.model_name} is not a variable-rate model: no '-refine' points")
+        return codec
     codec = LearnedCodec(zoo.resolve(name))
     if width is None:
         return codec
