@@ -113,12 +113,11 @@ def _codec(args: argparse.Namespace, rungs: bool = False):
         codecs = [registry.rung(args.model, args.quality)]
     else:
         codecs = [registry.file_codec(args.model, width=args.width)]
-    refine = getattr(args, "refine", 0)
     for codec in codecs:
         if isinstance(codec, learned.LearnedCodec):  # the baselines tile in their own ways
-            codec.tile, codec.refine = args.tile, refine
+            codec.tile, codec.refine = args.tile, args.refine
             codec.check_refine()
-        elif refine:
+        elif args.refine:
             raise TfcompError(f"--refine is for variable-rate models (ms2020vr), not {codec.name}")
     return codecs if rungs else codecs[0]
 

@@ -24,7 +24,6 @@ class LearnedCodec(Codec):
         self.path = path
         self.refine = refine
         self.metadata = read_metadata(path)
-        self.family = self.metadata.get("family", self.metadata["architecture"]) + self.refine_suffix
         self.widths = self.metadata["config"].get("widths")
         if width_index is not None and not (self.widths and 0 <= width_index < len(self.widths)):
             raise TfcompError(f"{self.model_name} has no width index {width_index}"
@@ -62,6 +61,11 @@ class LearnedCodec(Codec):
         if self.quality is not None:
             return f"{self.model_name}-q{self.quality:g}{self.refine_suffix}"
         return self.model_name if self.widths is None else f"{self.model_name}-w{self.widths[self.width_index]}"
+
+    @property
+    def family(self) -> str:
+        """The RD curve this point belongs to: the model's ladder or architecture, '-refine<steps>' apart."""
+        return self.metadata.get("family", self.metadata["architecture"]) + self.refine_suffix
 
     @property
     def refine_suffix(self) -> str:

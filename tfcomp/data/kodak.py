@@ -1,8 +1,6 @@
 """Where the Kodak test images are, and a TFDS builder for them."""
 from __future__ import annotations
 
-import sys
-
 from tfcomp.data.images import list_images
 from tfcomp.data.locations import dataset_dir
 from tfcomp.errors import TfcompError
@@ -17,14 +15,9 @@ def kodak_dir() -> str:
 
 
 def kodak_images(limit: int | None = None) -> list[str]:
-    """Sorted paths of the Kodak PNGs (the first `limit` of them)."""
-    return list_images(kodak_dir())[:limit]
-
-
-def kodak_images_or_exit(limit: int | None, program: str) -> list[str]:
-    """kodak_images(limit) for a measurement program, or exit 2 with one line when Kodak is not there."""
+    """Sorted paths of the Kodak PNGs (the first `limit` of them); a TfcompError naming the folder and the
+    variable that moves it when there are none."""
     try:
-        return kodak_images(limit)
+        return list_images(kodak_dir())[:limit]
     except TfcompError:
-        print(f"{program}: no Kodak images at {kodak_dir()} (set ${KODAK_ENV})", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise TfcompError(f"no Kodak images at {kodak_dir()} (set ${KODAK_ENV})") from None

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from tfcomp import report
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
-from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.data.kodak import kodak_images
 from tfcomp.errors import run_program
 from tfcomp.evaluation import metrics
 from tfcomp.models.slimcae import chroma_difference
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N Kodak images only")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    images = kodak_images_or_exit(args.limit, "chroma")
+    images = kodak_images(args.limit)
     without, with_term = measure(args.without, images), measure(args.with_term, images)
     table = markdown(without, with_term)
     report.write_results(RESULTS, "chroma", {"without": without, "with": with_term}, table,

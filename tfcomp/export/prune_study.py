@@ -32,7 +32,7 @@ from tqdm import tqdm
 from tfcomp import report, zoo
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
-from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.data.kodak import kodak_images
 from tfcomp.errors import run_program
 from tfcomp.evaluation.bdrate import bd_rate
 from tfcomp.evaluation.metrics import bits_per_pixel, ms_ssim, psnr
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = os.path.join(RESULTS, "pruning.json")
     results = json.load(open(path)) if os.path.exists(path) else {}
-    paths = kodak_images_or_exit(args.limit, "prune_study")
+    paths = kodak_images(args.limit)
     images = [read_image(p)[0] for p in paths]
     results["images"] = len(images)
     for name in models:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from tfcomp import report, zoo
 from tfcomp.data.images import read_image
-from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.data.kodak import kodak_images
 from tfcomp.errors import run_program
 from tfcomp.evaluation.metrics import psnr
 from tfcomp.evaluation.timing import time_call
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redo", action="store_true", help="rerun models that already have results")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    paths = kodak_images_or_exit(args.limit, "qat_study")
+    paths = kodak_images(args.limit)
     models = args.models.split(",") if args.models else [m["name"] for m in zoo.list_models()
                                                           if not m.get("widths")]
     # A run on fewer images keeps its own file, so it never mixes with the full one.

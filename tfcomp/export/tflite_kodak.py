@@ -27,7 +27,7 @@ from tqdm import tqdm
 from tfcomp import report, zoo
 from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.data.images import read_image
-from tfcomp.data.kodak import kodak_images_or_exit
+from tfcomp.data.kodak import kodak_images
 from tfcomp.errors import run_program
 from tfcomp.evaluation.metrics import psnr
 from tfcomp.export import tflite, tflite_export
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"tflite_kodak: not installed models: {', '.join(unknown)}", file=sys.stderr)
         return 2
-    paths = kodak_images_or_exit(args.limit, "tflite_kodak")
+    paths = kodak_images(args.limit)
     images = [read_image(p)[0] for p in paths]
     models = [m for m in zoo.list_models() if wanted is None or m["name"] in wanted]
     points = [p for m in models for p in rate_points(m)]

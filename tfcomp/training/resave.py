@@ -19,8 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfcomp.errors import run_program
-from tfcomp.training.saving import load_keras_model, read_metadata, save_model, write_metadata
 from tfcomp.models.common import table_hash
+from tfcomp.training.saving import load_keras_model, read_metadata, save_model, write_metadata
 from tfcomp.zoo import directory_sha256
 
 # What a re-saved model keeps of its metadata besides the training record: measurements and notes.
