@@ -4,9 +4,12 @@
 #
 #   scripts/train_product.sh train           # train (nice 19); resumes runs/product/main, else continues the
 #                                            # shipped model, else fits the entropy model first and starts
-#   scripts/train_product.sh ship [fit]      # export the latest checkpoint (of the entropy-model fit with
-#                                            # `fit`), code the validation images and Kodak at every level,
-#                                            # ship it if it gains >= 2% BD-rate (or nothing is shipped)
+#   scripts/train_product.sh cool [STEPS]    # branch a cooldown off the joint run's latest checkpoint (stop
+#                                            # `train` first): learning rate 1e-4 to 1e-6 over STEPS (1500)
+#   scripts/train_product.sh ship [fit | cool FROM]  # export the latest checkpoint (of the entropy-model fit
+#                                            # with `fit`, of the cooldown branched at joint step FROM with
+#                                            # `cool FROM`), code the validation images and Kodak at every
+#                                            # level, ship it if it gains >= 2% BD-rate (or nothing is shipped)
 #   scripts/train_product.sh watch [MIN]     # ship every MIN minutes (default 60) while training runs
 #
 # Recipe (scripts/pilot_ms2020vr.sh and docs/ms2020vr.md tell how it was chosen): bls2017's N=192 transforms
@@ -14,7 +17,10 @@
 # on cached latents of 256x256 crops, 2,000 steps, Adam 1e-3 to 1e-4), then everything together (`train`):
 # BSDS500 train shrunk to 0.8 (JPEG blocking averaged away, sharper than halving), 256x256 crops, batch 4,
 # each crop at a level drawn uniformly over the whole range; Adam 1e-4, cosine to 1e-5 over 200,000 steps;
-# a checkpoint every 250 steps. Crops are 256x256 because the hyper-latents sit at 1/64 of the image: 128x128
+# a checkpoint every 250 steps. The joint run stays near its peak learning rate; what ships comes from
+# cooldowns branched off it (a warmup-stable-decay schedule: Hägele et al. 2024, "Scaling laws and
+# compute-optimal training beyond fixed training durations"), since a run that gets a few thousand steps a day
+# never reaches the low end of a 200,000-step cosine. Crops are 256x256 because the hyper-latents sit at 1/64 of the image: 128x128
 # crops give them 2x2 positions, all at a border, and the hyperprior learns little there.
 source "$(dirname "$0")/train_common.sh"
 NAME=ms2020vr-mse
@@ -24,6 +30,14 @@ MODEL=(-a ms2020vr "${DATA[@]}" -N 192 --slices 4 --hyper-filters 128 --family m
 FIT=("${MODEL[@]}" --fit-hyperprior --init-from saved_models/bls2017-mse-6 --steps 2000 --steps-per-epoch 200
      --lr 1e-3 --final-lr 1e-4 --workdir "$WORK/fit")
 RUN=("${MODEL[@]}" --batch 4 --lr 1e-4 --final-lr 1e-5 --steps 200000 --steps-per-epoch 250 --workdir "$WORK/main")
+# A cooldown of the joint run's checkpoint at joint step $1 over $2 steps; its own seed, so its crops are not
+# the joint run's first ones again.
+cool_run() {
+  COOL=("${MODEL[@]}" --batch 4 --lr 1e-4 --final-lr 1e-6 --steps "$2" --steps-per-epoch 250 --seed 1
+        --workdir "$WORK/cooldown/$1/run" --init-from "$WORK/cooldown/$1/branch/weights/latest")
+}
+# The joint run's latest step.
+joint_steps() { .venv/bin/python -c "import json; print(json.load(open('$WORK/main/progress.json'))['steps'])"; }
 
 # The joint run's warm start, fixed when it first starts so that every resumed run records the same lineage:
 # the fitted entropy model, or the shipped model when the run's work directory is gone.
@@ -45,9 +59,22 @@ init_from() {
 case "${1:-}" in
   train)
     nice -n 19 "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" "$WORK/final/$NAME" ;;
+  cool)
+    from=$(joint_steps) && branch="$WORK/cooldown/$from/branch"
+    if [ ! -d "$branch" ]; then  # a frozen copy: the joint run goes on writing its own checkpoint
+      rm -rf "$branch.tmp" && mkdir -p "$branch.tmp" && cp -r "$WORK/main/weights" "$WORK/main/progress.json" "$branch.tmp"
+      mv "$branch.tmp" "$branch"
+    fi
+    steps=${2:-$(cat "$WORK/cooldown/$from/steps" 2>/dev/null || echo 1500)}
+    echo "$steps" > "$WORK/cooldown/$from/steps"
+    cool_run "$from" "$steps"
+    nice -n 19 "$TFCOMP" train "${COOL[@]}" "$WORK/final/$NAME" ;;
   ship)
     if [ "${2:-}" = fit ]; then  # the fitted entropy model on the frozen transforms, before any joint step
       "$TFCOMP" train "${FIT[@]}" --export-only "$WORK/candidate/$NAME" > /dev/null
+    elif [ "${2:-}" = cool ]; then
+      cool_run "$3" "$(cat "$WORK/cooldown/$3/steps")"
+      "$TFCOMP" train "${COOL[@]}" --export-only "$WORK/candidate/$NAME" > /dev/null
     else
       "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" --export-only "$WORK/candidate/$NAME" > /dev/null
     fi
@@ -56,5 +83,5 @@ case "${1:-}" in
   watch)
     while sleep $((${2:-60} * 60)); do "$0" ship || true; done ;;
   *)
-    sed -n '2,11p' "$0" >&2; exit 2 ;;
+    sed -n '2,/^# Recipe/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac

@@ -54,7 +54,7 @@ def evaluate_checkpoint(candidate_dir: str, validation: list[str], kodak: list[s
     Kodak curves."""
     training = read_metadata(candidate_dir)["training"]
     start = time.time()
-    record = {"steps": training["steps"], "wall_time_s": training["wall_time_s"],
+    record = {"workdir": training["workdir"], "steps": training["steps"], "wall_time_s": training["wall_time_s"],
               "total_steps": sum(stage["steps"] for stage in training["history"]),
               "total_wall_time_s": round(sum(stage["wall_time_s"] for stage in training["history"]), 1),
               "validation": rd_curve(candidate_dir, validation), "kodak": rd_curve(candidate_dir, kodak)}
