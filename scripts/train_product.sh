@@ -4,12 +4,13 @@
 #
 #   scripts/train_product.sh train           # train (nice 19); resumes runs/product/main, else continues the
 #                                            # shipped model, else fits the entropy model first and starts
-#   scripts/train_product.sh cool [STEPS]    # branch a cooldown off the joint run's latest checkpoint (stop
-#                                            # `train` first): learning rate 1e-4 to 1e-6 over STEPS (1500)
-#   scripts/train_product.sh ship [fit | cool FROM]  # export the latest checkpoint (of the entropy-model fit
-#                                            # with `fit`, of the cooldown branched at joint step FROM with
-#                                            # `cool FROM`), code the validation images and Kodak at every
-#                                            # level, ship it if it gains >= 2% BD-rate (or nothing is shipped)
+#   scripts/train_product.sh cool [STEPS]    # a cooldown (learning rate 1e-4 to 1e-6 over STEPS, 1500) of the
+#                                            # joint run's latest checkpoint, or of the shipped model when the
+#                                            # joint run is gone; prints its TAG (joint-STEPS, shipped-vN)
+#   scripts/train_product.sh ship [fit | cool TAG]  # export the latest checkpoint (of the entropy-model fit
+#                                            # with `fit`, of cooldown TAG with `cool TAG`), code the validation
+#                                            # images and Kodak at every level, ship it if it gains >= 2%
+#                                            # BD-rate (or nothing is shipped)
 #   scripts/train_product.sh watch [MIN]     # ship every MIN minutes (default 60) while training runs
 #
 # Recipe (scripts/pilot_ms2020vr.sh and docs/ms2020vr.md tell how it was chosen): bls2017's N=192 transforms
@@ -30,44 +31,40 @@ MODEL=(-a ms2020vr "${DATA[@]}" -N 192 --slices 4 --hyper-filters 128 --family m
 FIT=("${MODEL[@]}" --fit-hyperprior --init-from saved_models/bls2017-mse-6 --steps 2000 --steps-per-epoch 200
      --lr 1e-3 --final-lr 1e-4 --workdir "$WORK/fit")
 RUN=("${MODEL[@]}" --batch 4 --lr 1e-4 --final-lr 1e-5 --steps 200000 --steps-per-epoch 250 --workdir "$WORK/main")
-# A cooldown of the joint run's checkpoint at joint step $1 over $2 steps; its own seed, so its crops are not
-# the joint run's first ones again.
+# A cooldown over $2 steps of the frozen copy cooldown/$1/branch; its own seed, so its crops are not the joint
+# run's first ones again.
 cool_run() {
   COOL=("${MODEL[@]}" --batch 4 --lr 1e-4 --final-lr 1e-6 --steps "$2" --steps-per-epoch 250 --seed 1
-        --workdir "$WORK/cooldown/$1/run" --init-from "$WORK/cooldown/$1/branch/weights/latest")
+        --workdir "$WORK/cooldown/$1/run" --init-from "$(cat "$WORK/cooldown/$1/init_from")")
 }
-# The joint run's latest step.
-joint_steps() { .venv/bin/python -c "import json; print(json.load(open('$WORK/main/progress.json'))['steps'])"; }
-
-# The joint run's warm start, fixed when it first starts so that every resumed run records the same lineage:
-# the fitted entropy model, or the shipped model when the run's work directory is gone.
-init_from() {
-  mkdir -p "$WORK/main"
-  if [ ! -f "$WORK/main/init_from" ]; then
-    if [ -f "$SHIPPED/metadata.json" ]; then
-      # Copied aside: shipping replaces the shipped model while this run still names it as its donor.
-      rm -rf "$WORK/donor" && cp -r "$SHIPPED" "$WORK/donor" && echo "$WORK/donor"
-    else
-      [ -f "$WORK/fit/done" ] || { nice -n 19 "$TFCOMP" train "${FIT[@]}" "$WORK/fit/model" >&2 && touch "$WORK/fit/done"; }
-      echo "$WORK/fit/weights/latest"
-    fi > "$WORK/main/init_from.tmp"
-    mv "$WORK/main/init_from.tmp" "$WORK/main/init_from"
+# Freezes what a new cooldown starts from: the joint run's latest checkpoint, or the shipped model when the
+# joint run is gone; prints its name (joint-STEPS or shipped-vVERSION).
+branch() {
+  local tag source init
+  if [ -f "$WORK/main/progress.json" ]; then
+    tag=joint-$(.venv/bin/python -c "import json; print(json.load(open('$WORK/main/progress.json'))['steps'])")
+    source=("$WORK/main/weights" "$WORK/main/progress.json") init="$WORK/cooldown/$tag/branch/weights/latest"
+  else
+    tag=shipped-v$(.venv/bin/python -c "import json; print(json.load(open('$SHIPPED/metadata.json'))['version'])")
+    source=("$SHIPPED/.") init="$WORK/cooldown/$tag/branch"
   fi
-  cat "$WORK/main/init_from"
+  if [ ! -d "$WORK/cooldown/$tag/branch" ]; then  # a copy: the joint run goes on writing its checkpoint
+    rm -rf "$WORK/cooldown/$tag/branch.tmp" && mkdir -p "$WORK/cooldown/$tag/branch.tmp"
+    cp -r "${source[@]}" "$WORK/cooldown/$tag/branch.tmp"
+    mv "$WORK/cooldown/$tag/branch.tmp" "$WORK/cooldown/$tag/branch" && echo "$init" > "$WORK/cooldown/$tag/init_from"
+  fi
+  echo "$tag"
 }
 
 case "${1:-}" in
   train)
     nice -n 19 "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" "$WORK/final/$NAME" ;;
   cool)
-    from=$(joint_steps) && branch="$WORK/cooldown/$from/branch"
-    if [ ! -d "$branch" ]; then  # a frozen copy: the joint run goes on writing its own checkpoint
-      rm -rf "$branch.tmp" && mkdir -p "$branch.tmp" && cp -r "$WORK/main/weights" "$WORK/main/progress.json" "$branch.tmp"
-      mv "$branch.tmp" "$branch"
-    fi
-    steps=${2:-$(cat "$WORK/cooldown/$from/steps" 2>/dev/null || echo 1500)}
-    echo "$steps" > "$WORK/cooldown/$from/steps"
-    cool_run "$from" "$steps"
+    tag=$(branch)
+    echo "cooldown $tag" >&2
+    steps=${2:-$(cat "$WORK/cooldown/$tag/steps" 2>/dev/null || echo 1500)}
+    echo "$steps" > "$WORK/cooldown/$tag/steps"
+    cool_run "$tag" "$steps"
     nice -n 19 "$TFCOMP" train "${COOL[@]}" "$WORK/final/$NAME" ;;
   ship)
     if [ "${2:-}" = fit ]; then  # the fitted entropy model on the frozen transforms, before any joint step

@@ -299,3 +299,29 @@ def test_refine_is_refused_in_one_line_where_it_cannot_run(vr_env, tmp_path):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
         assert not (tmp_path / "out.tfc").exists()
+
+
+def test_more_levels_warm_start_from_fewer_by_extrapolating_the_gains():
+    from tfcomp.models.ms2020vr import MS2020VR
+    from tfcomp.training.warm_start import copy_weights
+
+    tiny = dict(num_filters=8, num_slices=2, num_hyper_filters=8, slice_filters=8)
+    donor = MS2020VR(lambdas=(0.01, 0.05, 0.25), **tiny)
+    rng = np.random.default_rng(0)
+    for variable in donor.gain_units.weights:
+        variable.assign(rng.normal(size=variable.shape).astype(np.float32))
+    model = MS2020VR(lambdas=(0.0004, 0.002, 0.01, 0.05, 0.25, 1.25), **tiny)
+    report = copy_weights(donor, model)
+    assert "3 levels extrapolated" in report["gain_units"]
+    for old, new in zip(donor.gain_units.weights, model.gain_units.weights):
+        old, new = old.numpy(), new.numpy()
+        np.testing.assert_allclose(new[2:5], old, rtol=1e-6)
+        step_down, step_up = old[0] - old[1], old[2] - old[1]
+        np.testing.assert_allclose(new[:2], [old[0] + 2 * step_down, old[0] + step_down], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(new[5], old[2] + step_up, rtol=1e-5, atol=1e-6)
+    # Lambdas that do not continue the donor's: the gains keep their initial values.
+    other = MS2020VR(lambdas=(0.003, 0.03, 0.3, 3.0), **tiny)
+    initial = [v.numpy() for v in other.gain_units.weights]
+    assert "extrapolated" not in copy_weights(donor, other)["gain_units"]
+    for value, variable in zip(initial, other.gain_units.weights):
+        np.testing.assert_array_equal(value, variable.numpy())

@@ -25,8 +25,9 @@ from tfcomp.layers.exact import ExactConv2D, ExactNetwork, fixed_point_index, fi
 from tfcomp.models import bls2017
 from tfcomp.models.common import CodecModel
 
-# Eight levels from about 0.1 to 1.6 bits per pixel on photographs, a factor 1.85 apart.
-DEFAULT_LAMBDAS = tuple(round(0.0018 * 1.85 ** i, 5) for i in range(8))
+# Ten levels a factor 1.85 apart: the published mean-scale models' 0.0018 to 0.13 (CompressAI's
+# mbt2018-mean qualities) and two below them, where this model's curve reaches 0.1 bpp on Kodak.
+DEFAULT_LAMBDAS = tuple(round(0.0018 * 1.85 ** i, 5) for i in range(-2, 8))
 # Scale table of the Gaussian conditional: 64 scales spaced logarithmically from 0.11 to 256.
 SCALE_MIN, SCALE_MAX, NUM_SCALES = 0.11, 256.0, 64
 # Before training, every slice network predicts mean 0 and this scale index (scale 2.3): a random start

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 import tensorflow_probability as tfp
@@ -64,7 +65,30 @@ def copy_weights(donor: tf.keras.Model, model: tf.keras.Model) -> dict[str, str]
             (f", {widened} widened" if widened else "") + (f", {resized} kernels resized" if resized else "")
     if wider and isinstance(getattr(model, "prior", None), tfc.NoisyDeepFactorized):  # a factorized-prior model
         _switch_off_new_latents(donor, model)
+    extended = _extend_levels(donor, model)
+    if extended:
+        report["gain_units"] += f", {extended} levels extrapolated"
     return report
+
+
+def _extend_levels(donor: tf.keras.Model, model: tf.keras.Model) -> int:
+    """A variable-rate model whose lambdas extend its donor's (same spacing, more levels): the donor's levels
+    are copied and the others extrapolated linearly in the log domain from the two nearest, which is how the
+    donor itself codes at qualities beyond its range. Returns how many levels were extrapolated."""
+    old, new = getattr(donor, "lambdas", None), getattr(model, "lambdas", None)
+    if not old or not new or len(new) <= len(old) or not hasattr(model, "gain_units"):
+        return 0
+    first = next((i for i in range(len(new) - len(old) + 1)
+                  if np.allclose(new[i:i + len(old)], old, rtol=1e-6, atol=0.0)), None)
+    if first is None:
+        return 0
+    positions = np.arange(len(new), dtype=np.float32) - first
+    for source, target in zip(donor.gain_units.weights, model.gain_units.weights):
+        rows = source.numpy()
+        lower = np.clip(np.floor(positions), 0, len(old) - 2).astype(int)
+        weight = (positions - lower)[:, None]
+        target.assign((1.0 - weight) * rows[lower] + weight * rows[lower + 1])
+    return len(new) - len(old)
 
 
 def _switch_off_new_latents(donor: tf.keras.Model, model: tf.keras.Model) -> None:
