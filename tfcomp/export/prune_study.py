@@ -33,7 +33,7 @@ from tfcomp import report, zoo
 from tfcomp.codecs.learned import LearnedCodec
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images
-from tfcomp.errors import run_program
+from tfcomp.errors import TfcompError, run_program
 from tfcomp.evaluation.bdrate import bd_rate
 from tfcomp.evaluation.metrics import bits_per_pixel, ms_ssim, psnr
 from tfcomp.evaluation.timing import time_call
@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     command = report.command_line(PROGRAM, argv)
     unknown = sorted(set(args.settings.split(",")) - set(SETTINGS))
     if unknown:
-        print(f"prune_study: unknown settings {', '.join(unknown)}; choose from {', '.join(SETTINGS)}", file=sys.stderr)
-        return 2
+        raise TfcompError(f"unknown settings {', '.join(unknown)}; choose from {', '.join(SETTINGS)}")
     path = os.path.join(RESULTS, "pruning.json")
     results = json.load(open(path)) if os.path.exists(path) else {}
     paths = kodak_images(args.limit)

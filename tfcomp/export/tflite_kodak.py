@@ -28,7 +28,7 @@ from tfcomp import report, zoo
 from tfcomp.codecs.learned import LearnedCodec, rate_points
 from tfcomp.data.images import read_image
 from tfcomp.data.kodak import kodak_images
-from tfcomp.errors import run_program
+from tfcomp.errors import TfcompError, run_program
 from tfcomp.evaluation.metrics import psnr
 from tfcomp.export import tflite, tflite_export
 
@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.models.split(",")) if args.models else None
     unknown = sorted((wanted or set()) - {m["name"] for m in zoo.list_models()})
     if unknown:
-        print(f"tflite_kodak: not installed models: {', '.join(unknown)}", file=sys.stderr)
-        return 2
+        raise TfcompError(f"not installed models: {', '.join(unknown)}")
     paths = kodak_images(args.limit)
     images = [read_image(p)[0] for p in paths]
     models = [m for m in zoo.list_models() if wanted is None or m["name"] in wanted]
