@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                          "64, 80; shallow = shallow-lstm-c64)")
     quality = p.add_mutually_exclusive_group()
     quality.add_argument("-q", "--quality", type=float, metavar="Q",
-                         help="quality Q of a variable-rate model, any value in its range (e.g. 1..8; "
+                         help="quality Q of a variable-rate model, any value in its range (e.g. 1..10; "
                               "see `tfcomp zoo`), or rung Q of a ladder (1 = smallest files)")
     quality.add_argument("--width", type=int, metavar="W",
                          help="slimmable models (slimcae): code at width W, e.g. -m slimcae --width 96")

@@ -21,7 +21,7 @@ from tfcomp.errors import run_program
 from tfcomp.evaluation.timing import decode_time_medians
 
 PROGRAM = "python -m tfcomp.evaluation.product_check"
-TARGETS = (0.25, 0.5, 1.0)
+TARGETS = (0.1, 0.25, 0.5, 1.0)
 
 
 def target_bpp_check(model: str, paths: list[str], targets: tuple[float, ...] = TARGETS) -> dict:

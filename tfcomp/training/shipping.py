@@ -64,6 +64,7 @@ def evaluate_checkpoint(candidate_dir: str, validation: list[str], kodak: list[s
 
 def append_log(workdir: str, record: dict) -> list[dict]:
     """Adds a checkpoint record to the run's log (atomically) and returns the whole log."""
+    os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, CHECKPOINTS_LOG)
     log = json.load(open(path)) if os.path.exists(path) else []
     log.append(record)
