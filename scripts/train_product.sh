@@ -56,9 +56,27 @@ branch() {
   echo "$tag"
 }
 
+# The joint run's warm start, fixed when it first starts so that every resumed run records the same lineage:
+# the fitted entropy model, or the shipped model when the run's work directory is gone.
+init_from() {
+  mkdir -p "$WORK/main"
+  if [ ! -f "$WORK/main/init_from" ]; then
+    if [ -f "$SHIPPED/metadata.json" ]; then
+      # Copied aside: shipping replaces the shipped model while this run still names it as its donor.
+      rm -rf "$WORK/donor" && cp -r "$SHIPPED" "$WORK/donor" && echo "$WORK/donor"
+    else
+      [ -f "$WORK/fit/done" ] || { nice -n 19 "$TFCOMP" train "${FIT[@]}" "$WORK/fit/model" >&2 && touch "$WORK/fit/done"; }
+      echo "$WORK/fit/weights/latest"
+    fi > "$WORK/main/init_from.tmp"
+    mv "$WORK/main/init_from.tmp" "$WORK/main/init_from"
+  fi
+  cat "$WORK/main/init_from"
+}
+
 case "${1:-}" in
   train)
-    nice -n 19 "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" "$WORK/final/$NAME" ;;
+    init=$(init_from)  # on its own line, so that a failure stops the script
+    nice -n 19 "$TFCOMP" train "${RUN[@]}" --init-from "$init" "$WORK/final/$NAME" ;;
   cool)
     tag=$(branch)
     echo "cooldown $tag" >&2
@@ -73,7 +91,8 @@ case "${1:-}" in
       cool_run "$3" "$(cat "$WORK/cooldown/$3/steps")"
       "$TFCOMP" train "${COOL[@]}" --export-only "$WORK/candidate/$NAME" > /dev/null
     else
-      "$TFCOMP" train "${RUN[@]}" --init-from "$(init_from)" --export-only "$WORK/candidate/$NAME" > /dev/null
+      init=$(init_from)
+      "$TFCOMP" train "${RUN[@]}" --init-from "$init" --export-only "$WORK/candidate/$NAME" > /dev/null
     fi
     nice -n 10 .venv/bin/python -m tfcomp.training.shipping "$WORK/candidate/$NAME" "$SHIPPED" "$WORK/main" \
       --validation ../shared/datasets/bsds500/val --kodak ../shared/datasets/kodak ;;

@@ -91,9 +91,13 @@ def test_steps_must_fill_whole_epochs(cli, image_folder, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_missing_warm_start_checkpoint_is_a_clean_error(cli, image_folder, tmp_path):
-    result = cli.run(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--init-from", str(tmp_path / "no")))
+@pytest.mark.parametrize("donor", ["no", ""])
+def test_missing_warm_start_checkpoint_is_a_clean_error(cli, image_folder, tmp_path, donor):
+    """A missing donor, or an empty path (a script whose donor lookup failed), stops before training."""
+    source = str(tmp_path / donor) if donor else ""
+    result = cli.run(*train_args(image_folder, tmp_path / "w", tmp_path / "m", 5, "--init-from", source))
     assert result.returncode == 2 and "--init-from" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "w").exists()
 
 
 def test_warm_start_takes_weights_but_not_the_old_schedule(tiny_runs, image_folder, tmp_path):

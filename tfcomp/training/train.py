@@ -137,8 +137,8 @@ def train(config: TrainConfig) -> dict:
         print(f"{config.output}: already trained ({done['training']['steps']} steps in {config.workdir}); "
               "delete the workdir to train again")
         return done
-    if config.init_from:
-        check_source(config.init_from)
+    if config.init_from is not None:
+        check_source(config.init_from)  # an empty path too: a script whose donor lookup failed
     if config.lambda_schedule_steps and not hasattr(registry.model_class(config.architecture), "set_lambdas"):
         raise TfcompError(f"--lambda-schedule-steps needs one lambda per width (slimcae), not {config.architecture}")
     if config.fit_hyperprior and not hasattr(registry.model_class(config.architecture), "latent_bits"):
