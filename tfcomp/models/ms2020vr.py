@@ -207,8 +207,8 @@ class MS2020VR(CodecModel):
 
     @property
     def default_quality(self) -> float:
-        """The quality `tfcomp compress` uses when none is given: the middle level (about 0.4 bpp, 31-32 dB
-        on photographs once trained), rounded down."""
+        """The quality `tfcomp compress` uses when none is given: the middle level, rounded down (quality 5
+        of 10: 0.48 bpp and 30.6 dB on Kodak with version 4 of ms2020vr-mse)."""
         return float((self.levels + 1) // 2)
 
     @property
