@@ -143,6 +143,15 @@ def test_zoo_lists_models(cli, zoo_env):
     assert TINY in cli.run("zoo", env=zoo_env, check=True).stdout
 
 
+def test_zoo_shows_a_variable_rate_models_kodak_point_at_its_default_quality():
+    from tfcomp.cli.zoo_cmd import _kodak_point
+
+    curve = [{"quality": 1, "bpp": 0.1}, {"quality": 5, "bpp": 0.48}]
+    assert _kodak_point({"kodak_curve": curve, "default_quality": 5.0})["bpp"] == 0.48
+    assert _kodak_point({"kodak": {"bpp": 0.2}, "kodak_curve": curve}) == {"bpp": 0.2}
+    assert _kodak_point({"config": {}}) == {}
+
+
 def test_help_and_usage_errors():
     result = run_tfcomp("--help")
     assert result.returncode == 0 and "compress" in result.stdout and "evaluate" in result.stdout

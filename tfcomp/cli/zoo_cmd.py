@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'':2}{'name':24}{'version':>8}  {'architecture':13}{'decoder':9}{'N':>5}{'lambda or quality':>19}"
           f"{'Kodak bpp':>11}{'PSNR':>8}{'MS-SSIM':>9}{'steps, all stages':>19}")
     for m in models:
-        config, kodak = m["config"], m.get("kodak", {})
+        config, kodak = m["config"], _kodak_point(m)
         print(f"{'*' if m['name'] == default else '':2}{m['name']:24}{zoo.version(m):>8}  {m['architecture']:13}"
               f"{config.get('decoder', '-'):9}{config.get('num_filters') or max(config.get('widths') or [0]):>5}{_rate_setting(m):>19}"
               f"{_measured(kodak, 'bpp', '.3f'):>11}{_measured(kodak, 'psnr', '.2f'):>8}"
@@ -51,6 +51,12 @@ def _rate_setting(metadata: dict) -> str:
     return f"{config.get('lmbda', 0):g}"
 
 
+def _kodak_point(metadata: dict) -> dict:
+    """The model's Kodak point: its own, or a variable-rate model's at its default quality."""
+    curve = {point["quality"]: point for point in metadata.get("kodak_curve", [])}
+    return metadata.get("kodak") or curve.get(metadata.get("default_quality"), {})
+
+
 def _measured(record: dict, key: str, spec: str) -> str:
-    """A Kodak figure of the model's metadata, or a dash where none is recorded (multi-rate models)."""
+    """A Kodak figure of the model's metadata, or a dash where none is recorded (slimmable models)."""
     return format(record[key], spec) if key in record else "–"
